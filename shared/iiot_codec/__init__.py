@@ -45,7 +45,9 @@ _LINE_API = (
 
 def __getattr__(name):
     if name in _LINE_API:
-        from . import line
+        # Not `from . import line`: on MicroPython that looks `line` up on this package
+        # first, which calls this __getattr__ again.
+        import iiot_codec.line as line
 
         return getattr(line, name)
     raise AttributeError(name)

@@ -8,7 +8,8 @@ The table is kept as tuples, not objects: on the board every byte of heap counts
 from .errors import CodecError
 
 # Scaled magnitudes must fit 31 bits. A board float32 (24-bit mantissa) rounds back to the
-# decimal it was meant to be while |value * scale| < 2**23, which covers every real reading.
+# decimal it was meant to be while |value * scale| < 2**22 (with float32 arithmetic, as on
+# the STM32), which covers every real reading.
 MAX_SCALED = 0x7FFFFFFF
 
 # Row fields

@@ -1,0 +1,99 @@
+"""Run codec operations in batches under the MicroPython unix port and under CPython.
+
+Both interpreters run the same script (mp_codec_batch.py) on the same cases, one process per
+batch, so the tests compare the codec's behaviour on the two ports and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BATCH_SCRIPT = HERE / "mp_codec_batch.py"
+SHARED = HERE.parents[1] / "shared"
+CODEC_DIR = SHARED / "iiot_codec"
+TIMEOUT_S = 120
+
+
+def pack_float(x: float | int) -> Any:
+    """A value as mp_codec_batch.py expects it: floats as the hex of their double bits."""
+    if isinstance(x, float):
+        return {"d": struct.pack("<d", x).hex()}
+    return x
+
+
+def unpack_float(v: Any) -> Any:
+    if isinstance(v, dict) and set(v) == {"d"}:
+        return struct.unpack("<d", bytes.fromhex(v["d"]))[0]
+    return v
+
+
+class BatchError(RuntimeError):
+    """The batch process itself failed (not a codec error: those are results)."""
+
+
+def _run(
+    argv: list[str], env: dict[str, str], cases: list[dict[str, Any]], workdir: Path
+) -> list[dict[str, Any]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    cases_path = workdir / "cases.jsonl"
+    results_path = workdir / "results.jsonl"
+    cases_path.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+    results_path.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [*argv, str(BATCH_SCRIPT), str(cases_path), str(results_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    if proc.returncode != 0:
+        raise BatchError(f"{argv[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    lines = results_path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != len(cases):
+        raise BatchError(f"{len(cases)} cases in, {len(lines)} results out")
+    return [json.loads(line) for line in lines]
+
+
+class MicroPython:
+    """The unix port with the codec importable from ``codec_root`` (sources or .mpy)."""
+
+    def __init__(self, binary: str, codec_root: Path, workdir: Path) -> None:
+        self.binary = binary
+        self.codec_root = codec_root
+        self.workdir = workdir
+        self._batches = 0
+
+    def env(self) -> dict[str, str]:
+        # .frozen keeps the port's frozen modules; nothing else from the host may leak in.
+        return {**os.environ, "MICROPYPATH": f".frozen:{self.codec_root}"}
+
+    def run_batch(
+        self, cases: Iterable[dict[str, Any]], heapsize: str | None = None
+    ) -> list[dict[str, Any]]:
+        self._batches += 1
+        argv = [self.binary] + (["-X", f"heapsize={heapsize}"] if heapsize else [])
+        return _run(argv, self.env(), list(cases), self.workdir / f"batch{self._batches}")
+
+    def exec(self, code: str, heapsize: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [self.binary] + (["-X", f"heapsize={heapsize}"] if heapsize else [])
+        return subprocess.run(
+            [*argv, "-c", code],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+
+
+def cpython_batch(cases: Iterable[dict[str, Any]], workdir: Path) -> list[dict[str, Any]]:
+    """The same batch under CPython, importing the codec from the working tree."""
+    env = {**os.environ, "PYTHONPATH": str(SHARED)}
+    return _run([sys.executable], env, list(cases), workdir)
