@@ -7,41 +7,47 @@ from console import log
 
 PATH = "config.json"
 
-RADIO_DEFAULTS = {
-    "freq_khz": 915000,
-    "sf": 7,
-    "bw": "125",
-    "coding_rate": 5,
-    "output_power": 14,
-    "preamble_len": 12,
-    "crc_en": True,
-    "syncword": 0x12,
-    "tx_ant": "PA_BOOST",
-}
-
-DEFAULTS = {
-    "node_id": 1,
-    "gateway_id": 2,
-    "interval_s": 10,
-    "interval_ms": None,
-    "key": None,
-    "keys": {},
-    "duty_cycle_pct": None,
-    "max_retries": 3,
-    "stats_interval_s": 60,
-    "queue_len": 360,
-    # Firmware additions (documented in docs/hardware.md)
-    "ack_turnaround_ms": 150,
-    "fcnt_reserve": 1024,
-    "wdt_ms": 16000,
-    "serial_ring": 128,
-    "resend_ms": 3000,
-    "radio_retry_s": 30,
-    "bme680_addr": 0x77,
-    "display": True,
-}
-
-_BW = ("7.8", "10.4", "15.6", "20.8", "31.25", "41.7", "62.5", "125", "250", "500")
+# name, default, kind, low, high. Kinds: "i" integer, "n" number, "i?"/"n?" the same or
+# null, "b" boolean, "s" one of the strings in low, "k" key(s), checked when parsed.
+SETTINGS = (
+    ("node_id", 1, "i", 1, 255),
+    ("gateway_id", 2, "i", 0, 255),
+    ("interval_s", 10, "n", 1, 86400),
+    ("interval_ms", None, "i?", 50, 86400000),
+    ("key", None, "k", 0, 0),
+    ("keys", {}, "k", 0, 0),
+    ("duty_cycle_pct", None, "n?", 0.001, 100),
+    ("max_retries", 3, "i", 0, 10),
+    ("stats_interval_s", 60, "n", 1, 86400),
+    ("queue_len", 360, "i", 1, 2000),
+    # firmware additions (docs/hardware.md, "Configuration")
+    ("ack_turnaround_ms", 150, "i", 0, 10000),
+    ("fcnt_reserve", 1024, "i", 1, 16384),
+    ("wdt_ms", 16000, "i", 1000, 32000),
+    ("serial_ring", 128, "i", 1, 1000),
+    ("resend_ms", 3000, "i", 100, 600000),
+    ("radio_retry_s", 30, "n", 1, 3600),
+    ("bme680_addr", 0x77, "i", 0x76, 0x77),
+    ("display", True, "b", 0, 0),
+)
+RADIO_SETTINGS = (
+    ("freq_khz", 915000, "n", 137000, 1020000),
+    ("sf", 7, "i", 7, 12),
+    (
+        "bw",
+        "125",
+        "s",
+        ("7.8", "10.4", "15.6", "20.8", "31.25", "41.7", "62.5", "125", "250", "500"),
+        0,
+    ),
+    ("coding_rate", 5, "i", 5, 8),
+    # The driver maps 20 dBm on PA_BOOST to about 10 dBm: stay at 17 or below.
+    ("output_power", 14, "i", -4, 17),
+    ("preamble_len", 12, "i", 6, 65535),
+    ("crc_en", True, "b", 0, 0),
+    ("syncword", 0x12, "i", 0, 255),
+    ("tx_ant", "PA_BOOST", "s", ("PA_BOOST", "RFO"), 0),
+)
 
 
 def parse_key(text):
@@ -56,55 +62,34 @@ def parse_key(text):
     return bytes(out)
 
 
-def _is_int(v, lo, hi):
-    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+def _ok(value, kind, lo, hi):
+    if kind == "k":
+        return True
+    if kind[-1] == "?":
+        if value is None:
+            return True
+        kind = kind[0]
+    if kind == "b":
+        return isinstance(value, bool)
+    if kind == "s":
+        return str(value) in lo
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == "i" and not isinstance(value, int):
+        return False
+    return lo <= value <= hi
 
 
-def _is_num(v, lo, hi):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
-
-
-# key -> check(value) for the values that need one (None allowed where the default is None)
-_CHECKS = {
-    "node_id": lambda v: _is_int(v, 1, 255),
-    "gateway_id": lambda v: _is_int(v, 0, 255),
-    "interval_s": lambda v: _is_num(v, 1, 86400),
-    "interval_ms": lambda v: v is None or _is_int(v, 50, 86400000),
-    "duty_cycle_pct": lambda v: v is None or _is_num(v, 0.001, 100),
-    "max_retries": lambda v: _is_int(v, 0, 10),
-    "stats_interval_s": lambda v: _is_num(v, 1, 86400),
-    "queue_len": lambda v: _is_int(v, 1, 2000),
-    "ack_turnaround_ms": lambda v: _is_int(v, 0, 10000),
-    "fcnt_reserve": lambda v: _is_int(v, 1, 16384),
-    "wdt_ms": lambda v: _is_int(v, 1000, 32000),
-    "serial_ring": lambda v: _is_int(v, 1, 1000),
-    "resend_ms": lambda v: _is_int(v, 100, 600000),
-    "radio_retry_s": lambda v: _is_num(v, 1, 3600),
-    "bme680_addr": lambda v: v in (0x76, 0x77),
-    "display": lambda v: isinstance(v, bool),
-}
-_RADIO_CHECKS = {
-    "freq_khz": lambda v: _is_num(v, 137000, 1020000),
-    "sf": lambda v: _is_int(v, 7, 12),
-    "bw": lambda v: str(v) in _BW,
-    "coding_rate": lambda v: _is_int(v, 5, 8),
-    # The driver maps 20 dBm on PA_BOOST to about 10 dBm: stay at 17 or below.
-    "output_power": lambda v: _is_int(v, -4, 17),
-    "preamble_len": lambda v: _is_int(v, 6, 65535),
-    "crc_en": lambda v: v is True,
-    "syncword": lambda v: _is_int(v, 0, 255),
-    "tx_ant": lambda v: v in ("PA_BOOST", "RFO"),
-}
-
-
-def _merge(raw, defaults, checks, where):
+def _merge(raw, table, where):
     out = {}
-    for name in defaults:
-        value = raw.get(name, defaults[name]) if isinstance(raw, dict) else defaults[name]
-        check = checks.get(name)
-        if check is not None and not check(value):
-            log("config: bad %s%s=%r, using %r" % (where, name, value, defaults[name]))
-            value = defaults[name]
+    if not isinstance(raw, dict):
+        log("config: %s is not an object, using defaults" % (where or "the file"))
+        raw = {}
+    for name, default, kind, lo, hi in table:
+        value = raw.get(name, default)
+        if not _ok(value, kind, lo, hi):
+            log("config: bad %s%s=%r, using %r" % (where, name, value, default))
+            value = default
         out[name] = value
     return out
 
@@ -123,9 +108,11 @@ def load(path=PATH):
     except ValueError as e:
         log("config: %s is not valid JSON (%s), using defaults" % (path, e))
         raw = {}
-    cfg = _merge(raw, DEFAULTS, _CHECKS, "")
-    cfg["radio"] = _merge(raw.get("radio") or {}, RADIO_DEFAULTS, _RADIO_CHECKS, "radio.")
+    cfg = _merge(raw, SETTINGS, "")
+    cfg["radio"] = _merge(raw.get("radio") or {}, RADIO_SETTINGS, "radio.")
     cfg["radio"]["bw"] = str(cfg["radio"]["bw"])
+    # The driver needs crc_en on (DESIGN.md pitfalls); it is not a setting one may turn off.
+    cfg["radio"]["crc_en"] = True
     try:
         cfg["key"] = parse_key(cfg["key"])
     except ValueError:

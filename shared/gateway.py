@@ -51,6 +51,7 @@ class Gateway:
     def handle(self, data, rssi=None, snr=None):
         """Process one received packet (bytes-like). Returns the decision (for tests/UI)."""
         self.packets_received += 1
+        data = bytes(data)  # an RxPacket is a bytearray subclass; keep plain bytes
         last = None
         if len(data) > 1:
             last = self.last.get(data[1])

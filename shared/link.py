@@ -8,6 +8,9 @@
 # and the gateway re-ACKs it as a DUPLICATE instead of forwarding it twice; a frame the
 # gateway never got is NEW. Resends carry the reading's age (age_s) at the time of sending.
 #
+# The airtime budget per rolling hour (duty cycle, e.g. 1 % in EU868) lives here too: a
+# node over budget keeps its readings queued instead of sending.
+#
 # A round is one frame sent up to 1 + max_retries times with backoff. A round starts when
 # a reading is taken and right after an ACK while readings wait, so a link that comes
 # back drains the queue oldest first, one round per reading.
@@ -25,6 +28,51 @@ RESYNC = "resync"
 BUDGET = "budget"
 NO_RADIO = "no_radio"
 IDLE = "idle"
+
+_BUCKETS = 60  # the rolling hour as one-minute buckets of microseconds on air
+_BUCKET_MS = 60000
+
+
+class AirtimeBudget:
+    """allow(toa_us) before sending, spend(toa_us) after. No budget when pct is None."""
+
+    def __init__(self, duty_cycle_pct=None, now_ms=None):
+        self.limit_us = None
+        if duty_cycle_pct is not None:
+            self.limit_us = int(3600 * 1000000 * duty_cycle_pct / 100)
+        self._buckets = [0] * _BUCKETS
+        self._index = 0
+        self._t0 = time.ticks_ms() if now_ms is None else now_ms  # start of current bucket
+        self.refused = 0
+
+    def _advance(self, now_ms):
+        elapsed = time.ticks_diff(now_ms, self._t0)
+        if elapsed < _BUCKET_MS:
+            return
+        steps = elapsed // _BUCKET_MS
+        if steps > _BUCKETS:
+            steps = _BUCKETS
+        for _ in range(steps):
+            self._index = (self._index + 1) % _BUCKETS
+            self._buckets[self._index] = 0
+        self._t0 = time.ticks_add(self._t0, (elapsed // _BUCKET_MS) * _BUCKET_MS)
+
+    def used_us(self, now_ms=None):
+        self._advance(time.ticks_ms() if now_ms is None else now_ms)
+        return sum(self._buckets)
+
+    def allow(self, toa_us, now_ms=None):
+        if self.limit_us is None:
+            return True
+        if self.used_us(now_ms) + toa_us <= self.limit_us:
+            return True
+        self.refused += 1
+        return False
+
+    def spend(self, toa_us, now_ms=None):
+        self._advance(time.ticks_ms() if now_ms is None else now_ms)
+        self._buckets[self._index] += toa_us
+
 
 _BACKOFF_MS = 60  # first retransmission waits up to this much longer than the last one
 _BACKOFF_CAP_MS = 2000

@@ -1,12 +1,14 @@
 # Store-and-forward queue of unacknowledged readings, in RAM.
 #
-# A preallocated bytearray ring of fixed-size records (28 bytes each: 360 readings, one
-# hour at the default interval, take about 10 KB), so the queue never allocates while it
+# A preallocated bytearray ring of fixed-size records (20 bytes each: 360 readings, one
+# hour at the default interval, take about 7 KB), so the queue never allocates while it
 # runs. Oldest first; when full, a push drops the oldest reading and counts it.
 #
-# Record: rn u32 | taken_ds u32 | fcnt u32 | flags u8 | mask u8 | temperature i16
-#         | humidity u16 | pressure u32 | gas_resistance u32 | voltage u16
+# Record: taken_ds u32 | flags u8 | mask u8 | temperature i16 | humidity u16
+#         | pressure u32 | gas_resistance u32 | voltage u16
 # Values are stored scaled to the metric's resolution (the air codec's decimals).
+# Reading numbers are consecutive (pushes come in rn order, pops take the head), so only
+# the head's is kept; so is the head's frame counter, as only the head is ever in flight.
 import struct
 
 try:
@@ -17,8 +19,8 @@ except ImportError:
         return x
 
 
-_FMT = "<IIIBBhHIIH"
-RECORD = struct.calcsize(_FMT)  # 28
+_FMT = "<IBBhHIIH"
+RECORD = struct.calcsize(_FMT)  # 20
 # metric name, decimals, min and max of the stored integer
 FIELDS = (
     ("temperature", 2, -32768, 32767),
@@ -27,10 +29,15 @@ FIELDS = (
     ("gas_resistance", 0, 0, 0xFFFFFFFF),
     ("voltage", 3, 0, 65535),
 )
-F_HAS_FCNT = const(1)  # the reading went out under a counter: resends reuse it
-F_QUEUED = const(2)  # the "queued" console event was printed for this reading
-F_SENT = const(4)  # the "tx" console event was printed (the reading went on air)
+F_QUEUED = const(1)  # the "queued" console event was printed for this reading
+F_SENT = const(2)  # the "tx" console event was printed (the reading went on air)
 _NO_VALUES = (0, 0, 0, 0, 0)
+
+
+def quantize(value, decimals):
+    """``value`` rounded to ``decimals`` the way the queue and the codec round it."""
+    n = _scaled(value, decimals)
+    return n / 10**decimals if decimals else n
 
 
 def _scaled(value, decimals):
@@ -50,13 +57,22 @@ class SFQueue:
         self._head = 0
         self._len = 0
         self.drops = 0
+        self._rn = 0  # reading number of the head
+        self._fcnt = None  # frame counter of the head, once it went out
         self._vals = [0, 0, 0, 0, 0]
 
     def __len__(self):
         return self._len
 
     def push(self, rn, taken_ds, readings):
-        """Append a reading. Returns the rn of the reading dropped to make room, or None."""
+        """Append reading number ``rn`` (one more than the last pushed, unless empty).
+
+        Returns the rn of the reading dropped to make room, or None.
+        """
+        if self._len and rn != self._rn + self._len:
+            raise ValueError("reading numbers must be consecutive")
+        if not self._len:
+            self._rn = rn
         dropped = None
         if self._len == self.capacity:
             dropped = self.head_rn()
@@ -79,7 +95,7 @@ class SFQueue:
                 mask |= 1 << i
         pos = ((self._head + self._len) % self.capacity) * RECORD
         struct.pack_into(
-            _FMT, self._buf, pos, rn, taken_ds & 0xFFFFFFFF, 0, 0, mask,
+            _FMT, self._buf, pos, taken_ds & 0xFFFFFFFF, 0, mask,
             vals[0], vals[1], vals[2], vals[3], vals[4],
         )  # fmt: skip
         self._len += 1
@@ -90,10 +106,13 @@ class SFQueue:
         if self._len:
             self._head = (self._head + 1) % self.capacity
             self._len -= 1
+            self._rn += 1
+            self._fcnt = None
 
     def clear(self):
         self._head = 0
         self._len = 0
+        self._fcnt = None
 
     def _pos(self):
         if not self._len:
@@ -101,10 +120,11 @@ class SFQueue:
         return self._head * RECORD
 
     def head_rn(self):
-        return struct.unpack_from("<I", self._buf, self._pos())[0]
+        self._pos()
+        return self._rn
 
     def head_taken_ds(self):
-        return struct.unpack_from("<I", self._buf, self._pos() + 4)[0]
+        return struct.unpack_from("<I", self._buf, self._pos())[0]
 
     def head_age_s(self, now_ds):
         """Age of the head reading in whole seconds at uptime now_ds (deciseconds)."""
@@ -112,38 +132,35 @@ class SFQueue:
 
     def head_fcnt(self):
         """The counter the head went out under, or None if it was never sent."""
-        pos = self._pos()
-        if self._buf[pos + 12] & F_HAS_FCNT:
-            return struct.unpack_from("<I", self._buf, pos + 8)[0]
-        return None
+        self._pos()
+        return self._fcnt
 
     def set_head_fcnt(self, fcnt):
-        pos = self._pos()
-        struct.pack_into("<I", self._buf, pos + 8, fcnt)
-        self._buf[pos + 12] |= F_HAS_FCNT
+        self._pos()
+        self._fcnt = fcnt
 
     def head_flag(self, flag):
-        return bool(self._buf[self._pos() + 12] & flag)
+        return bool(self._buf[self._pos() + 4] & flag)
 
     def set_head_flag(self, flag):
-        self._buf[self._pos() + 12] |= flag
+        self._buf[self._pos() + 4] |= flag
 
     def flag_at(self, i, flag):
         """Flag of the i-th reading from the head (0 = head)."""
-        return bool(self._buf[((self._head + i) % self.capacity) * RECORD + 12] & flag)
+        return bool(self._buf[((self._head + i) % self.capacity) * RECORD + 4] & flag)
 
     def set_flag_at(self, i, flag):
-        self._buf[((self._head + i) % self.capacity) * RECORD + 12] |= flag
+        self._buf[((self._head + i) % self.capacity) * RECORD + 4] |= flag
 
     def rn_at(self, i):
-        return struct.unpack_from("<I", self._buf, ((self._head + i) % self.capacity) * RECORD)[0]
+        return self._rn + i
 
     def head_readings(self, out):
         """Fill dict ``out`` (cleared first) with the head's readings as floats."""
         pos = self._pos()
         out.clear()
-        mask = self._buf[pos + 13]
-        vals = struct.unpack_from("<hHIIH", self._buf, pos + 14)
+        mask = self._buf[pos + 5]
+        vals = struct.unpack_from("<hHIIH", self._buf, pos + 6)
         for i in range(len(FIELDS)):
             if mask & (1 << i):
                 name, decimals, _, _ = FIELDS[i]
