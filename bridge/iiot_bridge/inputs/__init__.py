@@ -1,0 +1,1 @@
+"""Inputs: where lines come from (node2's serial port)."""

@@ -1,0 +1,1 @@
+"""Processors: serial lines to timestamped readings (parsing, MIC check, duplicate rule)."""
