@@ -171,7 +171,10 @@ class Node1:
                 self._last_press = now
                 self.next_reading = now
         if time.ticks_diff(now, self.next_reading) >= 0:
-            self.next_reading = time.ticks_add(self.next_reading, self.interval_ms)
+            # Up to 1/16 of the interval of random jitter: boards powered up together would
+            # otherwise report in lockstep and collide on air every time.
+            jitter = random.getrandbits(16) % (self.interval_ms // 16 + 1)
+            self.next_reading = time.ticks_add(self.next_reading, self.interval_ms + jitter)
             if time.ticks_diff(self.next_reading, now) <= 0:
                 self.next_reading = time.ticks_add(now, self.interval_ms)  # fell behind
             self.take_reading()
