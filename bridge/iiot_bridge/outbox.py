@@ -267,7 +267,10 @@ class Outbox:
         db = self._db()
         delivered_to_all = self._min_cursor()
         cutoff = now - self.max_age_s
-        while True:
+        oldest = db.execute("SELECT added FROM readings ORDER BY id LIMIT 1").fetchone()
+        # Rows are appended in time order: when the first is young enough, all are (and the
+        # scan below, which has no index on `added`, is skipped on every normal round).
+        while oldest is not None and oldest[0] < cutoff:
             rows = db.execute(
                 "SELECT id FROM readings WHERE added < ? ORDER BY id LIMIT 5000", (cutoff,)
             ).fetchall()

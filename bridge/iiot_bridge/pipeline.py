@@ -77,7 +77,8 @@ class Intake:
             if parsed is None:
                 stats.console_lines += 1
                 if raw.strip():
-                    self.noisy.warning(
+                    # Console output is not an error (boot banner, node2's own log).
+                    self.noisy.info(
                         "console", "node2 console: %.200s", raw.decode("utf-8", "replace")
                     )
                 continue

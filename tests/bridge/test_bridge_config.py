@@ -146,3 +146,11 @@ def test_every_flag_has_an_environment_variable() -> None:
         assert needed in names
     with pytest.raises(ConfigError):
         load(["--mqtt-url", "mqtt://host:notaport"], {})
+
+
+def test_docs_list_every_setting(repo_root: Path) -> None:
+    doc = (repo_root / "docs" / "bridge.md").read_text(encoding="utf-8")
+    for opt in config.OPTIONS:
+        assert f"`{opt.env}`" in doc, opt.env
+        if opt.flag:
+            assert f"`--{opt.name}`" in doc, opt.name

@@ -60,6 +60,12 @@ def test_topics_points_and_availability(
         "crc_errors_value": 1.0,
     }
     assert {lbl["unit"] for lbl, _, _ in counters} == {"count"}
+    # The bridge's own backlog per sink, every few seconds.
+    backlog = victoria.wait_samples("bridge_backlog_value", 2)
+    assert {(lbl["node"], lbl["unit"], lbl["sink"]) for lbl, _, _ in backlog} == {
+        ("bridge", "count", "mqtt"),
+        ("bridge", "count", "influx"),
+    }
 
     # MQTT: every reading published, QoS 1; sensor values retained, rssi/snr not.
     wait_for(lambda: len(obs.payloads("iiot/node1/temperature")) >= 20, 10, "temperatures")

@@ -8,9 +8,10 @@ its oldest unacknowledged line and the run continues. Lines *after* a gap are no
 processed at all: node2 sends them again behind the missing ones, and taking them now would
 let their newer frame counters make the missing frames look like stale resends. Two cases
 move past a gap anyway: node2 resending a line *after* the gap without the missing ones (it
-no longer has them), and a gap that stays open for ``gap_timeout_s``. A number at or below
-the run's end restarts the run there (a resend of acknowledged lines, or node2 rebooted and
-numbers from 1 again).
+no longer has them), and a gap that stays open for ``gap_timeout_s`` (longer than node2's
+longest resend backoff, 60 s, so a node2 that can still fill the gap always gets to). A
+number at or below the run's end restarts the run there (a resend of acknowledged lines, or
+node2 rebooted and numbers from 1 again).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class AckTracker:
     def __init__(
         self,
         end: int | None = 0,
-        gap_timeout_s: float = 30.0,
+        gap_timeout_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.gap_timeout_s = gap_timeout_s
