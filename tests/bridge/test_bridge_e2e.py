@@ -86,6 +86,15 @@ def test_topics_points_and_availability(
     assert kept["iiot/bridge/status"] == b"online"
     assert kept["iiot/node1/status"] == b"online"
 
+    # The bridge's own counters, for live views: published every few seconds, not retained.
+    wait_for(
+        lambda: int((obs.payloads("iiot/bridge/readings") or [b"0"])[-1]) >= 100,
+        15,
+        "the bridge's reading counter",
+    )
+    assert obs.payloads("iiot/bridge/backlog_mqtt") and obs.payloads("iiot/bridge/backlog_influx")
+    assert "iiot/bridge/readings" not in kept
+
     # Clean stop: offline published, exit code 0.
     assert bridge.terminate() == 0
     assert retained(broker.port, "iiot/bridge/status")["iiot/bridge/status"] == b"offline"

@@ -52,6 +52,18 @@ WINDOW = 2000  # readings in flight (published, PUBACK pending) at most
 FETCH = 500
 CONNECT_TIMEOUT_S = 10.0
 SHUTDOWN_FLUSH_S = 5.0
+# The bridge's own counters, published under <prefix>/bridge/<name> for live views.
+COUNTERS_INTERVAL_S = 5.0
+PUBLISHED_COUNTERS = (
+    "lines",
+    "frames",
+    "readings",
+    "duplicates",
+    "malformed",
+    "bad_crc",
+    "mic_failures",
+    "drops",
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,7 @@ class MqttSink(threading.Thread):
         self.cfg = cfg
         self.outbox = outbox
         self.stats = stats.sink(NAME)
+        self._bridge_stats = stats
         self.availability = availability
         self.wake = wake
         self.stop = stop
@@ -282,6 +295,7 @@ class MqttSink(threading.Thread):
         sent = cursor
         last_save = time.monotonic()
         next_status = 0.0
+        next_counters = 0.0
         stop_at: float | None = None
         while True:
             if self.stop.is_set() and stop_at is None:
@@ -292,6 +306,9 @@ class MqttSink(threading.Thread):
             if now >= next_status:
                 self._publish_statuses(client, published)
                 next_status = now + 0.25
+            if now >= next_counters:
+                self._publish_counters(client)
+                next_counters = now + COUNTERS_INTERVAL_S
             if self._ha_online:
                 self._ha_online = False
                 announced.clear()
@@ -309,6 +326,17 @@ class MqttSink(threading.Thread):
             if stop_at is not None and ((not self._order and not rows) or now > stop_at):
                 break
         self._goodbye(client)
+
+    def _publish_counters(self, client: mqtt.Client) -> None:
+        # For live views such as iiot-watch: QoS 0 and not retained, because a stale
+        # counter is worse than none and these must not take room in the PUBACK window.
+        stats = self._bridge_stats
+        values = {name: getattr(stats, name) for name in PUBLISHED_COUNTERS}
+        for sink_name, sink in list(stats.sinks.items()):
+            values[f"backlog_{sink_name}"] = sink.queued
+            values[f"delivered_{sink_name}"] = sink.delivered
+        for name, value in values.items():
+            client.publish(f"{self.cfg.prefix}/bridge/{name}", str(value), qos=0, retain=False)
 
     def _goodbye(self, client: mqtt.Client) -> None:
         # A clean stop: the broker does not send the will on a normal disconnect.
