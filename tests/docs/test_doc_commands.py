@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-SHELL_BLOCK = re.compile(r"```(?:sh|bash|shell|console)\n(.*?)```", re.DOTALL)
+SHELL_BLOCK = re.compile(r"```(?:sh|bash|shell|console|text)?\n(.*?)```", re.DOTALL)
 SCRIPTS = ("iiot-bridge", "iiot-sim", "iiot-watch")
 
 
@@ -28,7 +28,8 @@ def shell_lines() -> list[tuple[str, str]]:
         for block in SHELL_BLOCK.findall(doc.read_text()):
             for raw in block.replace("\\\n", " ").splitlines():
                 line = raw.strip().removeprefix("$ ").split(" #")[0].strip()
-                if line and not line.startswith("#"):
+                plain = [w for w in line.split() if not re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", w)]
+                if plain and plain[0] in ("make", *SCRIPTS):
                     found.append((doc.name, line))
     return found
 
