@@ -31,6 +31,8 @@ RUN pip install ".${EXTRAS:+[$EXTRAS]}"
 USER iiot
 # The outbox and other state: a volume in compose, so queued readings survive a rebuild.
 ENV IIOT_STATE_DIR=/var/lib/iiot-bridge
+# The simulator runs the firmware files copied above (a regular install does not carry them).
+ENV IIOT_SIM_REPO=/opt/iiot
 VOLUME ["/var/lib/iiot-bridge"]
 WORKDIR /var/lib/iiot-bridge
 

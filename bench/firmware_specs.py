@@ -1,0 +1,58 @@
+"""The firmware figures and their targets (issue 7)."""
+
+from __future__ import annotations
+
+from .figures import Target
+from .spec import Spec
+
+SECTION = "Firmware"
+LOSSES = (0, 10, 30, 50)
+FLASH_BUDGET_KB = 48.0
+
+
+def delivery_key(design: str, loss: int) -> str:
+    return f"firmware.delivery.{design}.loss{loss}"
+
+
+def heap_key(node: str) -> str:
+    return f"firmware.peak_heap.{node}"
+
+
+def deploy_key(node: str) -> str:
+    return f"firmware.deploy_size.{node}"
+
+
+def _specs() -> tuple[Spec, ...]:
+    out: list[Spec] = []
+    for loss in LOSSES:
+        target = Target(">=", 99.9) if loss == 30 else None
+        out.append(
+            Spec(
+                delivery_key("ours", loss),
+                f"delivery ratio at {loss} % loss, our link layer",
+                "%",
+                target,
+            )
+        )
+        out.append(
+            Spec(
+                delivery_key("earlier", loss),
+                f"delivery ratio at {loss} % loss, earlier behaviour",
+                "%",
+            )
+        )
+    for node in ("node1", "node2"):
+        out.append(Spec(heap_key(node), f"{node} peak heap in the unix port (64-bit)", "KB"))
+    for node in ("node1", "node2"):
+        out.append(
+            Spec(
+                deploy_key(node),
+                f"{node} deploy size (.mpy, make firmware)",
+                "KB",
+                Target("<=", FLASH_BUDGET_KB),
+            )
+        )
+    return tuple(out)
+
+
+SPECS = _specs()
