@@ -10,10 +10,10 @@ MPREMOTE  := $(VENV)/bin/mpremote
 MPY_FLAGS ?= -X no-source-lines
 
 # Firmware modules per board (main.py is copied as source: the board runs main.py only).
-FW_COMMON := config console fcounter oled radio sfqueue sht3x uptime
-FW_NODE1  := node1/sensor_node node1/board node1/bme680 node1/display \
+FW_COMMON := board config console fcounter oled radio sfqueue sht3x uptime
+FW_NODE1  := node1/sensor_node node1/bme680 node1/display \
              $(addprefix shared/,$(FW_COMMON) link)
-FW_NODE2  := node2/gateway_node node2/board node2/display node2/serialring \
+FW_NODE2  := node2/gateway_node node2/display node2/serialring \
              $(addprefix shared/,$(FW_COMMON) gateway)
 FW_CODEC  := $(basename $(wildcard shared/iiot_codec/*.py))
 # node1 never writes serial lines: the codec loads that half lazily, so it is left out.

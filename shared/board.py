@@ -1,4 +1,5 @@
-# node1's pins and buses, in one place (docs/hardware.md has the wiring table).
+# Pins and buses of both boards, in one place (docs/hardware.md has the wiring table):
+# node1 and node2 are the same NUCLEO-F446RE with the same radio and I2C wiring.
 #
 # NUCLEO-F446RE: I2C(1) on PB8 (SCL, D15) / PB9 (SDA, D14); SPI(1) on PA5 / PA6 / PA7;
 # the SX1276 module's NSS, RESET, DIO0 and DIO1 on the Arduino header. Each EXTI line
