@@ -172,6 +172,7 @@ class Bridge:
         next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
         next_stats = time.monotonic() + self.settings.stats_interval
         try:
+            self.outbox.bookkeeping()
             while not self.sinks_stop.wait(HOUSEKEEPING_S):
                 now = time.monotonic()
                 try:

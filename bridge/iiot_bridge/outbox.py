@@ -118,6 +118,21 @@ class Outbox:
             self._local.db = db
         return db
 
+    def bookkeeping(self) -> None:
+        """Mark the calling thread as one that only keeps books: sink cursors, pruning,
+        limits, gauges. A write of such a thread that a power cut takes away only makes
+        work be repeated (readings published or written again, rows pruned again), so its
+        commits skip the fsync (``synchronous=NORMAL``: in WAL mode still safe against a
+        crash, and the intake's next FULL commit syncs them too). Keeping these commits
+        short also keeps the intake from waiting on their write lock (SQLite's busy
+        handler sleeps in steps of milliseconds). The intake's own commits, the readings
+        node2 is acknowledged for, keep the configured ``--outbox-sync``."""
+        if self.synchronous.upper() in ("FULL", "EXTRA"):
+            try:
+                self._db().execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as err:  # only a speed-up: stay on the safe setting
+                log.debug("outbox: cannot relax synchronous for bookkeeping: %s", err)
+
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)

@@ -116,11 +116,13 @@ class Intake:
             if meta:
                 self._saved_end = self.acks.end
             stats.readings += len(readings)
-            if self.on_commit is not None:
-                self.on_commit()
         if self.availability is not None:
             for node, ts, live in heard:
                 self.availability.heard(node, ts, live)
+        # Wake the sinks last: the MQTT sink publishes node statuses as it wakes, so the
+        # nodes just heard must already count as online.
+        if (readings or changed or meta) and self.on_commit is not None:
+            self.on_commit()
         return self.acks.ack() if numbered else None
 
     def _reload_counters(self) -> dict[str, int]:

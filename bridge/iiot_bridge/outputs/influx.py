@@ -123,6 +123,7 @@ class InfluxSink(threading.Thread):
 
     def run(self) -> None:
         try:
+            self.outbox.bookkeeping()
             self._loop()
         except Exception:  # the bridge must not lose a sink silently
             log.exception("InfluxDB sink stopped by an unexpected error")

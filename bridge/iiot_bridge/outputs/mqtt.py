@@ -52,6 +52,8 @@ WINDOW = 2000  # readings in flight (published, PUBACK pending) at most
 FETCH = 500
 CONNECT_TIMEOUT_S = 10.0
 SHUTDOWN_FLUSH_S = 5.0
+STATUS_CHECK_S = 1.0  # node status re-check when nothing wakes the sink
+CURSOR_SAVE_S = 1.0  # how often the delivered cursor is written to the outbox
 # The bridge's own counters, published under <prefix>/bridge/<name> for live views.
 COUNTERS_INTERVAL_S = 5.0
 PUBLISHED_COUNTERS = (
@@ -211,6 +213,7 @@ class MqttSink(threading.Thread):
 
     def run(self) -> None:
         try:
+            self.outbox.bookkeeping()
             while not self.stop.is_set():
                 client = self._connect()
                 if client is None:
@@ -301,11 +304,13 @@ class MqttSink(threading.Thread):
             if self.stop.is_set() and stop_at is None:
                 stop_at = time.monotonic() + SHUTDOWN_FLUSH_S
             # Clear first, then look for work: a commit after this point wakes the select.
-            self.wake.clear()
+            woken = self.wake.clear()
             now = time.monotonic()
-            if now >= next_status:
+            # Node statuses change when something was committed (a node heard) or as time
+            # passes (a node missing its intervals): check on a wake, else once a second.
+            if woken or now >= next_status:
                 self._publish_statuses(client, published)
-                next_status = now + 0.25
+                next_status = now + STATUS_CHECK_S
             if now >= next_counters:
                 self._publish_counters(client)
                 next_counters = now + COUNTERS_INTERVAL_S
@@ -318,13 +323,16 @@ class MqttSink(threading.Thread):
             if rows:
                 sent = rows[-1].id
                 self._publish_rows(client, rows, announced)
-            self._io(client, 0.0 if rows else 0.25)
+            self._io(client, 0.0 if rows else STATUS_CHECK_S)
             cursor = self._advance(cursor)
-            if now - last_save > 0.2 or not self._order:
+            # A cursor saved late only means republishing after a crash (at-least-once), so
+            # it is written at most once a second, not after every frame.
+            if now - last_save > CURSOR_SAVE_S:
                 self.outbox.set_cursor(NAME, cursor)
                 last_save = now
             if stop_at is not None and ((not self._order and not rows) or now > stop_at):
                 break
+        self.outbox.set_cursor(NAME, cursor)
         self._goodbye(client)
 
     def _publish_counters(self, client: mqtt.Client) -> None:

@@ -29,12 +29,15 @@ class Wake:
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
 
-    def clear(self) -> None:
-        """Reset before looking for work, so a set() after the look is never missed."""
+    def clear(self) -> bool:
+        """Reset before looking for work, so a set() after the look is never missed.
+        Returns whether it was set."""
+        was_set = self._event.is_set()
         self._event.clear()
         with contextlib.suppress(BlockingIOError):
             while os.read(self._r, 4096):
                 pass
+        return was_set
 
     def fileno(self) -> int:
         return self._r
