@@ -14,10 +14,10 @@ DE = 1 (low data rate optimisation) when a symbol lasts more than 16 ms.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 import iiot_codec
+from iiot_sim.airtime import time_on_air_us
 
 from .figures import Figure, measured
 
@@ -58,16 +58,20 @@ SF9 = Modulation(sf=9)
 
 
 def time_on_air_ms(payload_len: int, mod: Modulation) -> float:
-    """Packet duration in milliseconds for ``payload_len`` bytes (SX1276 formula)."""
-    if not 0 <= payload_len <= 255:
-        raise ValueError(f"a LoRa payload has 0..255 bytes, got {payload_len}")
-    t_sym_ms = (2**mod.sf) / mod.bw_hz * 1000.0
-    low_dr_opt = 1 if t_sym_ms > 16.0 else 0
-    ih = 0 if mod.explicit_header else 1
-    crc = 1 if mod.crc_on else 0
-    numerator = 8 * payload_len - 4 * mod.sf + 28 + 16 * crc - 20 * ih
-    n_payload = 8 + max(math.ceil(numerator / (4 * (mod.sf - 2 * low_dr_opt))) * (mod.cr + 4), 0)
-    return (mod.preamble + 4.25) * t_sym_ms + n_payload * t_sym_ms
+    """Packet duration in milliseconds for ``payload_len`` bytes (SX1276 formula, as the
+    simulator's radio channel computes it)."""
+    return (
+        time_on_air_us(
+            payload_len,
+            sf=mod.sf,
+            bw_hz=mod.bw_hz,
+            coding_rate=mod.cr + 4,
+            preamble_len=mod.preamble,
+            crc=mod.crc_on,
+            implicit_header=not mod.explicit_header,
+        )
+        / 1000.0
+    )
 
 
 def payloads() -> dict[str, tuple[str, bytes]]:

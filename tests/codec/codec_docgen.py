@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import iiot_codec as codec
 from iiot_codec import line as codec_line
+from iiot_sim.airtime import time_on_air_us
 
 HERE = Path(__file__).resolve().parent
 VECTORS_PATH = HERE / "vectors.json"
@@ -51,19 +51,23 @@ def airtime_ms(
     preamble: int = 12,
     explicit_header: bool = True,
     crc: bool = True,
-    ldro: bool = False,
 ) -> Fraction:
-    """Time on air of one LoRa packet, Semtech SX1276 datasheet section 4.1.1.7.
+    """Time on air of one LoRa packet (Semtech SX1276 datasheet section 4.1.1.7), from the
+    simulator's implementation of the formula, which the radio channel also uses.
 
-    ``cr`` is 1..4 for 4/5..4/8. Exact (a Fraction), so the table never shows float noise.
+    ``cr`` is 1..4 for 4/5..4/8; low data rate optimisation follows the symbol time as on
+    the chip. Exact (a Fraction of whole microseconds), so the table never shows float noise.
     """
-    t_sym = Fraction(2**sf, bw_hz) * 1000  # ms
-    t_preamble = (preamble + Fraction(17, 4)) * t_sym
-    ih = 0 if explicit_header else 1
-    de = 1 if ldro else 0
-    numerator = 8 * payload_len - 4 * sf + 28 + 16 * int(crc) - 20 * ih
-    n_payload = 8 + max(math.ceil(Fraction(numerator, 4 * (sf - 2 * de))) * (cr + 4), 0)
-    return t_preamble + n_payload * t_sym
+    us = time_on_air_us(
+        payload_len,
+        sf=sf,
+        bw_hz=bw_hz,
+        coding_rate=cr + 4,
+        preamble_len=preamble,
+        crc=crc,
+        implicit_header=not explicit_header,
+    )
+    return Fraction(us, 1000)
 
 
 def _frame_case(name: str, note: str, fn: str, **args: Any) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def test_airtime_formula_matches_the_published_lorawan_figures() -> None:
     assert airtime_ms(25, 7, preamble=8) == Fraction(61696, 1000)
     assert airtime_ms(25, 9, preamble=8) == Fraction(205824, 1000)
     # SF12 needs low data rate optimisation (symbol time 32.8 ms): 1482.8 ms.
-    assert airtime_ms(25, 12, preamble=8, ldro=True) == Fraction(1482752, 1000)
+    assert airtime_ms(25, 12, preamble=8) == Fraction(1482752, 1000)
 
 
 def test_airtime_grows_in_steps_of_whole_symbol_groups() -> None:
