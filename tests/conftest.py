@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from iiot_sim.paths import micropython_binary
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -17,15 +19,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def micropython_bin() -> str:
-    """The MicroPython unix port installed in the virtualenv next to this interpreter."""
-    import shutil
-    import sys
-
-    candidate = Path(sys.executable).parent / "micropython"
-    found = str(candidate) if candidate.exists() else shutil.which("micropython")
-    if not found:
-        raise RuntimeError("the micropython unix port is missing: run `make install`")
-    return found
+    """The MicroPython unix port the simulator uses (the virtualenv's, else one on PATH)."""
+    return micropython_binary()
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from iiot_codec.metrics import ROWS
 
 from .localservers import Mosquitto, ServerError, VictoriaMetrics, wait_until
+from .paths import next_to_python
 
 PREFIX = "iiot"
 # Only the sensor metrics are counted: the gateway's STATS counters are not readings.
@@ -41,8 +42,7 @@ assert {row[1] for row in ROWS} >= SENSOR_METRICS
 
 def _bin(name: str) -> str:
     """A console script of this virtualenv (next to this interpreter), else from PATH."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else (shutil.which(name) or name)
+    return next_to_python(name) or name
 
 
 class MqttCounter:

