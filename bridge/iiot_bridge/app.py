@@ -8,6 +8,7 @@ signal handler) ends the intake first, then lets the sinks flush for a few secon
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -70,8 +71,9 @@ class Bridge:
         self.availability.load(self.outbox.nodes_seen())
         self.wakes = {name: Wake() for name in names}
         self.intake = Intake(
-            self.outbox, self.stats, settings.keys, self.availability, on_commit=self._wake
+            self.outbox, self.stats, settings.keys, self.availability, on_commit=self._committed
         )
+        self._pending_wake = False
         self.source = SerialSource(settings.serial, settings.baud, self.stats, self.stop_event)
         self.threads: list[threading.Thread] = []
         if "mqtt" in names:
@@ -111,6 +113,9 @@ class Bridge:
 
             self.http = HttpEndpoint(settings.http_host, settings.http_port, self)
 
+    def _committed(self) -> None:
+        self._pending_wake = True
+
     def _wake(self) -> None:
         for event in self.wakes.values():
             event.set()
@@ -127,6 +132,10 @@ class Bridge:
             "off" if s.no_influx else s.influx_url,
             s.outbox_path,
         )
+        # Everything imported and built so far lives as long as the process: move it out of
+        # the collector's reach, so the collections that paho's per-message garbage sets off
+        # do not traverse influxdb-client's thousands of module objects each time.
+        gc.freeze()
         for thread in self.threads:
             thread.start()
         housekeeping = threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True)
@@ -164,6 +173,11 @@ class Bridge:
                 continue
             if ack is not None:
                 self.source.write_ack(ack)
+            # The sinks are woken after the ACK is written, not at the commit: woken earlier,
+            # they would contend with this thread for the GIL while it writes the ACK.
+            if self._pending_wake:
+                self._pending_wake = False
+                self._wake()
 
     # -- housekeeping thread ---------------------------------------------------------------
 

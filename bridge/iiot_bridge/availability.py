@@ -19,12 +19,13 @@ OFFLINE = "offline"
 
 
 class _Node:
-    __slots__ = ("last_ns", "last_live_ns", "gaps")
+    __slots__ = ("last_ns", "last_live_ns", "gaps", "interval_s")
 
     def __init__(self, last_ns: int) -> None:
         self.last_ns = last_ns
         self.last_live_ns: int | None = None
         self.gaps: deque[float] = deque(maxlen=9)
+        self.interval_s: float | None = None  # the median gap, once two gaps are known
 
 
 class Availability:
@@ -55,6 +56,10 @@ class Availability:
             if live:
                 if state.last_live_ns is not None and recv_ns > state.last_live_ns:
                     state.gaps.append((recv_ns - state.last_live_ns) / 1e9)
+                    # Kept up to date here, so statuses() (the MQTT sink asks after every
+                    # commit) does not take medians.
+                    if len(state.gaps) >= 2:
+                        state.interval_s = max(0.1, statistics.median(state.gaps))
                 state.last_live_ns = recv_ns
 
     def interval(self, node: str) -> float:
@@ -63,9 +68,7 @@ class Availability:
             return self._interval(state) if state else self.default_interval_s
 
     def _interval(self, state: _Node) -> float:
-        if len(state.gaps) < 2:
-            return self.default_interval_s
-        return max(0.1, statistics.median(state.gaps))
+        return self.default_interval_s if state.interval_s is None else state.interval_s
 
     def statuses(self, now: float | None = None) -> dict[str, str]:
         """Every known node's status now."""

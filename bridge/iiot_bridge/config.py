@@ -126,7 +126,7 @@ class Settings:
     influx_bucket: str = "telemetry"
     influx_token: str | None = field(default=None, repr=False)
     influx_batch_size: int = 5000
-    influx_flush_ms: int = 200
+    influx_flush_ms: int = 500
     influx_timeout: float = 10.0
     retry_max: float = 60.0
     state_dir: Path = field(default_factory=lambda: Path(_default_state_dir()))

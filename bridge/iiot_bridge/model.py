@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from iiot_codec.metrics import BY_NAME, UNIT
 
@@ -18,9 +18,11 @@ BACKLOG = "bridge_backlog"
 BRIDGE_NODE = "bridge"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One value of one metric of one node at one instant (ns since the epoch)."""
+class Reading(NamedTuple):
+    """One value of one metric of one node at one instant (ns since the epoch).
+
+    A NamedTuple rather than a frozen dataclass: seven are made per frame, and a tuple is
+    built several times faster (the bridge's throughput is bound by one core's Python)."""
 
     node: str
     metric: str

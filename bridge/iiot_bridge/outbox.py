@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .model import Reading
 
@@ -54,9 +55,8 @@ class OutboxError(RuntimeError):
     """The outbox file cannot be opened or written (disk full, permissions, corruption)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A stored reading with its outbox id."""
+class Row(NamedTuple):
+    """A stored reading with its outbox id (a NamedTuple, like Reading: made per reading)."""
 
     id: int
     ts_ns: int
@@ -213,7 +213,7 @@ class Outbox:
             f"SELECT {_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [Row(*r) for r in cur.fetchall()]
+        return list(map(Row._make, cur.fetchall()))
 
     def cursor(self, sink: str) -> int:
         row = self._db().execute("SELECT id FROM cursors WHERE sink = ?", (sink,)).fetchone()

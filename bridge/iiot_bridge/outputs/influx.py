@@ -45,7 +45,7 @@ class InfluxConfig:
     bucket: str
     token: str | None
     batch_size: int = 5000
-    flush_ms: int = 200
+    flush_ms: int = 500
     timeout_s: float = 10.0
     retry_max_s: float = 60.0
 

@@ -30,14 +30,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from iiot_codec import CodecError, format_value
 
-from ..availability import Availability
 from ..model import RETAIN, TO_MQTT
 from ..outbox import Outbox, Row
 from ..stats import Stats
@@ -116,6 +115,10 @@ def new_client(cfg: MqttConfig, suffix: str = "") -> mqtt.Client:
     return client
 
 
+def _socket_write_wanted(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Nothing to do: ``_io`` asks ``want_write()`` on every round."""
+
+
 class _Entry:
     """A row in publish order; ``info`` is None for rows that are not for MQTT."""
 
@@ -133,6 +136,12 @@ class _Entry:
         return info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published()
 
 
+class NodeStatuses(Protocol):
+    """Where the sink learns each node's status (online/offline) to publish."""
+
+    def statuses(self) -> dict[str, str]: ...
+
+
 class ConnectionLost(Exception):
     """The broker connection ended; the session is over."""
 
@@ -143,7 +152,7 @@ class MqttSink(threading.Thread):
         cfg: MqttConfig,
         outbox: Outbox,
         stats: Stats,
-        availability: Availability,
+        availability: NodeStatuses,
         wake: Wake,
         stop: threading.Event,
     ) -> None:
@@ -163,6 +172,7 @@ class MqttSink(threading.Thread):
         self._lost = False
         self._ha_online = False
         self._newest_ts: dict[tuple[str, str], int] = {}
+        self._topics: dict[tuple[str, str], str] = {}
         self._state_values: dict[str, dict[str, Any]] = {}
 
     # -- paho callbacks (called from _io, in this thread) -----------------------------------
@@ -183,8 +193,9 @@ class MqttSink(threading.Thread):
 
     # -- network I/O -----------------------------------------------------------------------
 
-    def _io(self, client: mqtt.Client, timeout: float) -> None:
-        """One round of network work, waiting up to ``timeout`` s for the broker or a wake."""
+    def _io(self, client: mqtt.Client, timeout: float) -> bool:
+        """One round of network work, waiting up to ``timeout`` s for the broker or a wake.
+        Returns whether the wake pipe is readable (the intake committed something)."""
         sock = client.socket()
         if sock is None or self._lost:
             raise ConnectionLost
@@ -203,6 +214,7 @@ class MqttSink(threading.Thread):
         client.loop_misc()
         if self._lost or client.socket() is None:
             raise ConnectionLost
+        return self.wake in readable
 
     # -- connection loop ---------------------------------------------------------------------
 
@@ -242,6 +254,11 @@ class MqttSink(threading.Thread):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # paho's hook for an external event loop: with it set, publish() only queues and this
+        # sink's select/loop_write sends the queue, a frame's messages back to back, instead
+        # of a send per publish. The broker then answers with PUBACKs that arrive together,
+        # so one wake-up reads them all (less CPU per frame, see docs/performance.md).
+        client.on_socket_register_write = _socket_write_wanted
         self._connack_rc = None
         self._lost = False
         try:
@@ -300,15 +317,19 @@ class MqttSink(threading.Thread):
         next_status = 0.0
         next_counters = 0.0
         stop_at: float | None = None
+        woken = True  # look for work at once
+        maybe_more = True  # rows may be waiting that no wake announced (a full last fetch)
         while True:
             if self.stop.is_set() and stop_at is None:
                 stop_at = time.monotonic() + SHUTDOWN_FLUSH_S
-            # Clear first, then look for work: a commit after this point wakes the select.
-            woken = self.wake.clear()
+            if woken:
+                # Clear first, then look for work: a commit after this point wakes the select.
+                self.wake.clear()
             now = time.monotonic()
             # Node statuses change when something was committed (a node heard) or as time
             # passes (a node missing its intervals): check on a wake, else once a second.
-            if woken or now >= next_status:
+            timer = now >= next_status
+            if woken or timer:
                 self._publish_statuses(client, published)
                 next_status = now + STATUS_CHECK_S
             if now >= next_counters:
@@ -318,12 +339,19 @@ class MqttSink(threading.Thread):
                 self._ha_online = False
                 announced.clear()
                 self._announce_all(client, announced)
-            room = WINDOW - len(self._order)
-            rows = self.outbox.fetch(sent, min(room, FETCH)) if room > 0 else []
+            rows: list[Row] = []
+            # Most rounds are woken by PUBACKs alone: only a wake, a full last fetch or the
+            # once-a-second timer can mean new rows, so only then is the outbox queried.
+            if woken or maybe_more or timer:
+                room = WINDOW - len(self._order)
+                limit = min(room, FETCH)
+                if limit > 0:
+                    rows = self.outbox.fetch(sent, limit)
+                maybe_more = limit <= 0 or len(rows) == limit
             if rows:
                 sent = rows[-1].id
                 self._publish_rows(client, rows, announced)
-            self._io(client, 0.0 if rows else STATUS_CHECK_S)
+            woken = self._io(client, 0.0 if rows else STATUS_CHECK_S)
             cursor = self._advance(cursor)
             # A cursor saved late only means republishing after a crash (at-least-once), so
             # it is written at most once a second, not after every frame.
@@ -371,32 +399,38 @@ class MqttSink(threading.Thread):
     ) -> None:
         prefix = self.cfg.prefix
         touched: set[str] = set()
+        # Locals and the topic cache: this loop runs for every reading (the sink's hot path).
+        append = self._order.append
+        publish = client.publish
+        newest_ts = self._newest_ts
+        topics = self._topics
+        ha_discovery = self.cfg.ha_discovery
+        state_topic = self.cfg.state_topic
         for row in rows:
-            if not row.route & TO_MQTT:
-                self._order.append(_Entry(row.id, None))
+            route = row.route
+            if not route & TO_MQTT:
+                append(_Entry(row.id, None))
                 continue
             key = (row.node, row.metric)
-            if self.cfg.ha_discovery and key not in announced:
+            if ha_discovery and key not in announced:
                 self._announce_entity(client, row.node, row.metric, announced)
             try:
                 payload = format_value(row.metric, row.value)
             except CodecError:
                 payload = repr(row.value)
-            retain = bool(row.route & RETAIN)
+            # Retained topics keep the newest reading: an older one (store-and-forward,
+            # arriving late) is published but does not replace the retained value.
+            retain = bool(route & RETAIN) and row.ts_ns >= newest_ts.get(key, 0)
             if retain:
-                # Retained topics keep the newest reading: an older one (store-and-forward,
-                # arriving late) is published but does not replace the retained value.
-                newest = self._newest_ts.get(key, 0)
-                if row.ts_ns < newest:
-                    retain = False
-                else:
-                    self._newest_ts[key] = row.ts_ns
-            topic = f"{prefix}/{row.node}/{row.metric}"
-            info = client.publish(topic, payload, qos=1, retain=retain)
-            self._order.append(_Entry(row.id, info))
+                newest_ts[key] = row.ts_ns
+            topic = topics.get(key)
+            if topic is None:
+                topic = topics[key] = f"{prefix}/{row.node}/{row.metric}"
+            info = publish(topic, payload, qos=1, retain=retain)
+            append(_Entry(row.id, info))
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise ConnectionLost  # the session ends; unacknowledged rows are resent
-            if self.cfg.state_topic:
+            if state_topic:
                 state = self._state_values.setdefault(row.node, {"values": {}, "ts": 0})
                 state["values"][row.metric] = row.value
                 state["ts"] = max(state["ts"], row.ts_ns)
