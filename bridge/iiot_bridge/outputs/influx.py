@@ -59,8 +59,20 @@ class RetryLater(Exception):
         self.state = state or message
 
 
+_HEADS: dict[tuple[str, str, str | None], str] = {}  # (metric, node, sink) -> line start
+_HEADS_MAX = 4096  # node ids are one byte, so real series stay far below this
+
+
 def line_of(row: Row) -> str:
     """InfluxDB line protocol: measurement=metric, tags node, [sink,] unit; field value."""
+    key = (row.metric, row.node, row.sink)
+    head = _HEADS.get(key)
+    if head is None:
+        # Built once per series: this runs for every reading the sink writes.
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        sink = f",sink={row.sink}" if row.sink else ""
+        head = _HEADS[key] = f"{row.metric},node={row.node}{sink},unit={unit_of(row.metric)} value="
     if row.metric in BY_NAME:
         try:
             value = format_value(row.metric, row.value)
@@ -68,10 +80,7 @@ def line_of(row: Row) -> str:
             value = repr(float(row.value))
     else:
         value = repr(float(row.value))
-    sink = f",sink={row.sink}" if row.sink else ""
-    return (
-        f"{row.metric},node={row.node}{sink},unit={unit_of(row.metric)} value={value} {row.ts_ns}"
-    )
+    return f"{head}{value} {row.ts_ns}"
 
 
 def _retry_after(err: ApiException) -> float | None:
@@ -147,7 +156,7 @@ class InfluxSink(threading.Thread):
                     # together become one request), then write whatever there is.
                     if self.stop.wait(self.config.flush_ms / 1000):
                         break
-                    rows = self.outbox.fetch(cursor, self.config.batch_size)
+                    rows += self.outbox.fetch(rows[-1].id, self.config.batch_size - len(rows))
             if self._write_rows(rows):
                 cursor = rows[-1].id
                 self.outbox.set_cursor(NAME, cursor)

@@ -120,20 +120,15 @@ def _socket_write_wanted(client: mqtt.Client, userdata: Any, sock: Any) -> None:
 
 
 class _Entry:
-    """A row in publish order; ``info`` is None for rows that are not for MQTT."""
+    """A row in publish order; ``done`` once its PUBACK came (at once for rows that are not
+    for MQTT). ``reading`` tells whether it counts as a delivered reading."""
 
-    __slots__ = ("id", "info")
+    __slots__ = ("id", "done", "reading")
 
-    def __init__(self, row_id: int, info: mqtt.MQTTMessageInfo | None) -> None:
+    def __init__(self, row_id: int, done: bool) -> None:
         self.id = row_id
-        self.info = info
-
-    def acked(self) -> bool:
-        info = self.info
-        if info is None:
-            return True
-        # rc != 0: publish failed locally (connection gone); it is resent next session.
-        return info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published()
+        self.done = done
+        self.reading = not done
 
 
 class NodeStatuses(Protocol):
@@ -168,6 +163,9 @@ class MqttSink(threading.Thread):
         self._state = ""
         # Published rows in outbox order, PUBACK pending or not yet passed by the cursor.
         self._order: deque[_Entry] = deque()
+        # Published rows by MQTT message id, until their PUBACK marks them done. Marking
+        # from paho's on_publish is cheaper than asking every entry is_published().
+        self._inflight: dict[int, _Entry] = {}
         self._connack_rc: Any = None
         self._lost = False
         self._ha_online = False
@@ -186,6 +184,13 @@ class MqttSink(threading.Thread):
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
         self._lost = True
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any
+    ) -> None:
+        entry = self._inflight.pop(mid, None)  # None: a status or counter message
+        if entry is not None:
+            entry.done = True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == f"{self.cfg.ha_prefix}/status" and msg.payload.strip() == b"online":
@@ -254,6 +259,7 @@ class MqttSink(threading.Thread):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         # paho's hook for an external event loop: with it set, publish() only queues and this
         # sink's select/loop_write sends the queue, a frame's messages back to back, instead
         # of a send per publish. The broker then answers with PUBACKs that arrive together,
@@ -305,6 +311,7 @@ class MqttSink(threading.Thread):
         self.stats.last_error = ""
         self._announce("up", logging.INFO, "MQTT connected to %s:%d", cfg.host, cfg.port)
         self._order.clear()
+        self._inflight.clear()
         self._pub(client, f"{cfg.prefix}/bridge/status", "online", True)
         published: dict[str, str] = {}
         announced: set[tuple[str, str]] = set()
@@ -386,11 +393,10 @@ class MqttSink(threading.Thread):
         """The cursor past every row acknowledged without a gap before it."""
         order = self._order
         delivered = 0
-        while order and order[0].acked():
+        while order and order[0].done:
             entry = order.popleft()
             cursor = entry.id
-            if entry.info is not None:
-                delivered += 1
+            delivered += entry.reading
         self.stats.delivered += delivered
         return cursor
 
@@ -401,6 +407,7 @@ class MqttSink(threading.Thread):
         touched: set[str] = set()
         # Locals and the topic cache: this loop runs for every reading (the sink's hot path).
         append = self._order.append
+        inflight = self._inflight
         publish = client.publish
         newest_ts = self._newest_ts
         topics = self._topics
@@ -409,7 +416,7 @@ class MqttSink(threading.Thread):
         for row in rows:
             route = row.route
             if not route & TO_MQTT:
-                append(_Entry(row.id, None))
+                append(_Entry(row.id, True))
                 continue
             key = (row.node, row.metric)
             if ha_discovery and key not in announced:
@@ -427,9 +434,11 @@ class MqttSink(threading.Thread):
             if topic is None:
                 topic = topics[key] = f"{prefix}/{row.node}/{row.metric}"
             info = publish(topic, payload, qos=1, retain=retain)
-            append(_Entry(row.id, info))
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise ConnectionLost  # the session ends; unacknowledged rows are resent
+            entry = _Entry(row.id, False)
+            append(entry)
+            inflight[info.mid] = entry
             if state_topic:
                 state = self._state_values.setdefault(row.node, {"values": {}, "ts": 0})
                 state["values"][row.metric] = row.value

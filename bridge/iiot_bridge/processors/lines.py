@@ -8,15 +8,16 @@ output (boot banner, tracebacks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from iiot_codec import CodecError, line_from_object, parse_object
 
 from .legacy import LegacyLine, from_legacy_object, is_legacy
 
 
-@dataclass(frozen=True, slots=True)
-class FrameLine:
+class FrameLine(NamedTuple):
+    """A contract frame line (a NamedTuple: one is made per serial line)."""
+
     frame: bytes
     rssi: int | None
     snr: float | None
