@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 BUILD  := build
 
 # Debian packages the tests start for real (broker, database, compose validation, TLS certs).
-TEST_DEBS := mosquitto mosquitto-clients victoria-metrics docker-compose openssl systemd
+TEST_DEBS := mosquitto mosquitto-clients victoria-metrics docker-compose openssl systemd tmux \
+  gcc-multilib redis-server
 
 # $(call install_debs,packages): apt-get install the ones that are missing (root or sudo).
 define install_debs
@@ -40,12 +41,13 @@ $(STAMP): pyproject.toml
 system-deps: ## install the Debian packages the tests need, when missing
 	$(call install_debs,$(TEST_DEBS))
 
-test: system-deps $(STAMP) ## run the whole test suite (real Mosquitto, VictoriaMetrics, MicroPython)
+test: system-deps $(STAMP) micropython ## run the whole test suite (real Mosquitto, VictoriaMetrics, MicroPython)
 	$(VENV)/bin/pytest -q
 
-lint: $(STAMP) ## ruff on the CPython code and the firmware
+lint: $(STAMP) ## ruff on the CPython code and the firmware, mypy --strict on the bridge
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Every MicroPython source (codec, shared drivers, both nodes) compiled to build/mpy/<same path>.mpy
 MPY_SOURCES = $(wildcard shared/iiot_codec/*.py shared/*.py node1/*.py node2/*.py)
@@ -60,5 +62,8 @@ clean: ## remove build output
 	rm -rf $(BUILD)
 
 .PHONY: help install system-deps test lint mpy clean
+
+# The tests, the demo and the benchmarks run on `make micropython`'s interpreter and drivers.
+demo bench: micropython
 
 -include mk/*.mk

@@ -10,7 +10,19 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import REPO, airtime, bridge_bench, codec_bench, firmware_bench, report
+from . import (
+    REPO,
+    airtime,
+    bridge_bench,
+    capacity_bench,
+    codec_bench,
+    custody_bench,
+    e2e_bench,
+    firmware_bench,
+    peer_bench,
+    plots,
+    report,
+)
 from .figures import Figure, unavailable
 from .machine import machine_info
 from .profile import FULL, QUICK, Profile
@@ -19,13 +31,18 @@ PARTS: dict[str, Callable[[Profile], list[Figure]]] = {
     "codec": lambda p: codec_bench.figures(p.codec_iterations, p.codec_repeats),
     "radio": lambda p: airtime.figures(),
     "bridge": bridge_bench.figures,
+    "peer": peer_bench.figures,
+    "e2e": e2e_bench.figures,
+    "capacity": capacity_bench.figures,
     "firmware": firmware_bench.figures,
+    "custody": custody_bench.figures,
 }
 
 
-class _FirmwareDuringOutage:
-    """Runs the firmware part inside the bridge's outage window, where the machine would
-    otherwise wait for ten minutes; falls back to running it on its own afterwards."""
+class _FirmwareDuringFaults:
+    """Runs the firmware part (delivery under loss: counts, not times) while the peer part
+    waits through its faults, where the machine would otherwise mostly idle; falls back to
+    running it on its own afterwards."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -33,7 +50,7 @@ class _FirmwareDuringOutage:
         self.error: BaseException | None = None
 
     def __call__(self) -> None:
-        _log("firmware (while the bridge's servers are down) ...")
+        _log("firmware (while the peer part waits through its faults) ...")
         try:
             self.figures = firmware_bench.figures(self.profile)
         except BaseException as exc:  # re-raised in the main thread by result()
@@ -43,7 +60,7 @@ class _FirmwareDuringOutage:
     def result(self) -> list[Figure]:
         if self.error is not None:
             raise self.error
-        if self.figures is None:  # the bridge part never reached its outage
+        if self.figures is None:  # the peer part never reached its faults
             return firmware_bench.figures(self.profile)
         return self.figures
 
@@ -74,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     harness_errors: list[str] = []
     wanted = [name for name in PARTS if not args.only or name in args.only]
-    firmware = _FirmwareDuringOutage(profile)
+    firmware = _FirmwareDuringFaults(profile)
     parts = dict(PARTS)
-    if "bridge" in wanted and "firmware" in wanted:
-        parts["bridge"] = lambda p: bridge_bench.figures(p, firmware)
+    if "peer" in wanted and "firmware" in wanted:
+        parts["peer"] = lambda p: peer_bench.figures(p, firmware)
         parts["firmware"] = lambda p: firmware.result()
     for name in wanted:
         part = parts[name]
@@ -107,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "harness_errors": harness_errors,
     }
+    plot_dir = REPO / "bench" / "plots" if not args.quick else out.parent / "plots"
+    try:
+        info["plots"] = plots.write_all(figures, plot_dir)
+    except plots.PlotError as exc:
+        info["plots"] = {}
+        info["plot_error"] = str(exc)
+        _log(f"plots not drawn: {exc}")
+    report.scrub(figures)
     print(report.console_table(figures))
     report.write_json(out, figures, info)
     print(f"results written to {out}", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import iiot_codec
 from iiot_sim.airtime import time_on_air_us
@@ -90,7 +91,7 @@ def payloads() -> dict[str, tuple[str, bytes]]:
 def figures() -> list[Figure]:
     out: list[Figure] = []
     for key, (label, payload) in payloads().items():
-        detail = {"hex": payload.hex()} if key != "earlier" else {}
+        detail: dict[str, Any] = {"hex": payload.hex()} if key != "earlier" else {}
         if key == "json":
             detail = {"text": payload.decode()}
         out.append(

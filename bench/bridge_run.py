@@ -1,23 +1,25 @@
-"""Run a bridge (iiot-bridge or the naive one) against a pty and local servers, and wait for
-its readings to be confirmed by both servers."""
+"""Run a system under test (iiot-bridge, or the Node-RED peer) against a pty and local
+servers, and wait for its readings to be confirmed by both servers."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from . import REPO, procstat
 from .load import READINGS_PER_FRAME
-from .servers import DbTap, MqttTap, Servers
+from .nodered import Credentials, NodeRedProcess
+from .servers import DbTap, MqttTap, Servers, free_port
 from .spec import Unavailable
 from .tools import venv_tool
 
-ORG, BUCKET, TOKEN = "bench", "bench", "bench-token"
+ORG, BUCKET = "bench", "bench"
 POLL_S = 0.1
 
 
@@ -36,34 +38,66 @@ def iiot_bridge_binary() -> str:
     return binary
 
 
-def bridge_argv(kind: str, port: str, srv: Servers, state_dir: Path) -> list[str]:
-    common = [
+def bridge_argv(port: str, srv: Servers, workdir: Path) -> list[str]:
+    """iiot-bridge's command line; the run's secrets go into files in ``workdir``."""
+    password_file = workdir / "mqtt-password"
+    token_file = workdir / "influx-token"
+    for path, secret in ((password_file, srv.mqtt_password), (token_file, srv.influx_token)):
+        path.write_text(secret + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return [
+        iiot_bridge_binary(),
         "--serial", port,
         "--mqtt-url", srv.mqtt_url,
+        "--mqtt-password-file", str(password_file),
         "--influx-url", srv.influx_url,
         "--influx-org", ORG,
         "--influx-bucket", BUCKET,
-        "--influx-token", TOKEN,
+        "--influx-token-file", str(token_file),
+        "--state-dir", str(workdir / "state"),
+        "--log-level", "warning",
     ]  # fmt: skip
-    if kind == "naive":
-        return [sys.executable, "-m", "bench.naive_bridge", *common]
-    return [iiot_bridge_binary(), *common, "--state-dir", str(state_dir), "--log-level", "warning"]
+
+
+class SystemProcess(Protocol):
+    """What the phases need of a system under test."""
+
+    kind: str
+
+    @property
+    def pid(self) -> int: ...
+
+    def check_alive(self) -> None: ...
+
+    def wait_port_open(self, port: str, timeout_s: float = 60.0) -> None: ...
+
+    def log_tail(self) -> str: ...
+
+    def kill(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class BridgeProcess:
-    """A bridge child process with its log in ``workdir``."""
+    """An iiot-bridge child process with its log and state directory in ``workdir``.
 
-    def __init__(self, kind: str, port: str, srv: Servers, workdir: Path) -> None:
-        self.kind = kind
+    Started again on the same ``workdir`` (after :meth:`kill`), it finds its outbox.
+    """
+
+    kind = "iiot"
+
+    def __init__(self, port: str, srv: Servers, workdir: Path, wrapper: Sequence[str] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        state = workdir / "state"
-        state.mkdir(exist_ok=True)
-        self.argv = bridge_argv(kind, port, srv, state)
-        self.log_path = workdir / f"{kind}-bridge.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
-        with open(self.log_path, "wb") as log:
+        (workdir / "state").mkdir(exist_ok=True)
+        self.argv = [*wrapper, *bridge_argv(port, srv, workdir)]
+        self.log_path = workdir / "iiot-bridge.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=self.env
             )
 
     @property
@@ -73,7 +107,7 @@ class BridgeProcess:
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise Unavailable(
-                f"{self.kind} bridge exited with code {self.proc.returncode}: {self.log_tail()}"
+                f"iiot-bridge exited with code {self.proc.returncode}: {self.log_tail()}"
             )
 
     def wait_port_open(self, port: str, timeout_s: float = 60.0) -> None:
@@ -90,7 +124,7 @@ class BridgeProcess:
                 if target in procstat.open_files(pid):
                     return
             time.sleep(0.05)
-        raise Unavailable(f"{self.kind} bridge did not open {port} within {timeout_s:.0f} s")
+        raise Unavailable(f"iiot-bridge did not open {port} within {timeout_s:.0f} s")
 
     def log_tail(self) -> str:
         try:
@@ -98,6 +132,12 @@ class BridgeProcess:
         except OSError:
             return ""
         return lines[-1][:200] if lines else "no output"
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies as in a crash or an OOM kill."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -107,6 +147,20 @@ class BridgeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def start_system(
+    kind: str, port: str, srv: Servers, workdir: Path, wrapper: Sequence[str] = ()
+) -> SystemProcess:
+    """iiot-bridge (``"iiot"``) or the Node-RED peer (``"node-red"``) on ``port``;
+    ``wrapper`` is a command the system runs under (valgrind)."""
+    if kind == "node-red":
+        creds = Credentials(srv.mqtt_user, srv.mqtt_password, srv.influx_token)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return NodeRedProcess(
+            port, srv.broker.port, srv.influx_url, creds, workdir, free_port(), wrapper
+        )
+    return BridgeProcess(port, srv, workdir, wrapper)
 
 
 @dataclass
@@ -138,7 +192,7 @@ def wait_confirmed(
     db: DbTap,
     expected: int,
     timeout_s: float,
-    bridge: BridgeProcess | None = None,
+    bridge: SystemProcess | None = None,
     base: Counts = Counts(0, 0),
     db_every_s: float = 0.2,
 ) -> Confirmed:
@@ -172,5 +226,5 @@ def wait_confirmed(
         time.sleep(POLL_S)
 
 
-def readings(frames: int) -> int:
-    return frames * READINGS_PER_FRAME
+def readings(frames: int, per_frame: int = READINGS_PER_FRAME) -> int:
+    return frames * per_frame

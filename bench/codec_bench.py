@@ -37,9 +37,10 @@ def _run(argv: list[str], env: dict[str, str]) -> dict[str, float]:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise TimingError(f"exit code {proc.returncode}: {tail[0]}")
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        timings: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
         raise TimingError(f"unexpected output {proc.stdout[:200]!r}") from exc
+    return timings
 
 
 def _best_of(argv: list[str], env: dict[str, str], repeats: int) -> dict[str, float]:

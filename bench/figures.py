@@ -8,11 +8,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from issue 7: ``op`` is ">=" or "<=", compared with ``limit``."""
+    """A goal from the issues: ``op`` is ">=" or "<=", compared with ``limit``.
+
+    ``on`` says what the limit applies to: the figure's value, or (for a figure measured
+    side by side with the peer) the ratio ours / peer's.
+    """
 
     op: str
     limit: float
     text: str = ""  # shown instead of "op limit unit" when the goal needs words
+    on: str = "value"  # or "ratio"
 
     def met(self, value: float) -> bool:
         if self.op == ">=":
@@ -25,12 +30,18 @@ class Target:
         if self.text:
             return self.text
         limit = f"{self.limit:g}"
+        if self.on == "ratio":
+            return f"ratio {'≥' if self.op == '>=' else '≤'} {limit}"
         return f"{'≥' if self.op == '>=' else '≤'} {limit} {unit}".rstrip()
 
 
 @dataclass
 class Figure:
-    """One row of the results table. ``value`` is None exactly when ``reason`` says why."""
+    """One row of the results table. ``value`` is None exactly when ``reason`` says why.
+
+    A side-by-side row also has the peer's figure (``peer``, or ``peer_reason``), measured
+    in the same run on the same load; ``ratio`` is ours / the peer's.
+    """
 
     key: str
     section: str
@@ -40,15 +51,31 @@ class Figure:
     target: Target | None = None
     reason: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    compared: bool = False
+    peer: float | None = None
+    peer_reason: str = ""
 
     @property
     def available(self) -> bool:
         return self.value is not None
 
     @property
+    def ratio(self) -> float | None:
+        if not self.compared or self.value is None or not self.peer:
+            return None
+        return self.value / self.peer
+
+    @property
     def meets_target(self) -> bool | None:
         if self.target is None or self.value is None:
             return None
+        if self.target.on == "ratio":
+            ratio = self.ratio
+            if ratio is None:
+                if self.peer == 0 and self.value == 0:
+                    return True  # a "lose nothing" goal both meet: 0 / 0
+                return None
+            return self.target.met(ratio)
         return self.target.met(self.value)
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +89,12 @@ class Figure:
         }
         if not self.available:
             out["value"] = f"not available: {self.reason}"
+        if self.compared:
+            out["peer"] = (
+                self.peer if self.peer is not None else f"not available: {self.peer_reason}"
+            )
+            ratio = self.ratio
+            out["ratio"] = round(ratio, 4) if ratio is not None else None
         if self.target is not None:
             out["target"] = {**asdict(self.target), "description": self.target.describe(self.unit)}
             out["meets_target"] = self.meets_target

@@ -16,13 +16,25 @@ from typing import Any
 
 from . import REPO
 from .figures import Figure
-from .firmware_specs import LOSSES, SECTION, SPECS, delivery_key, deploy_key, heap_key
+from .firmware_specs import (
+    LOSSES,
+    ROUTES,
+    SECTION,
+    SPECS,
+    delivery_key,
+    deploy_key,
+    heap_key,
+    min_heap_key,
+)
 from .profile import Profile
 from .spec import Collector, Unavailable, run_part
 
 EARLIER = {"max_retries": 0, "queue_len": 1}
 NODE1_ID, NODE2_ID = 1, 2
 FAT_CLUSTER = 512  # bytes: what a small file really takes on the board's FAT filesystem
+# The bisection's range around the simulator's last recorded figure (MPY_MINIMUM_KIB).
+HEAP_BELOW_KIB, HEAP_ABOVE_KIB = 6, 14
+FROZEN_BOUNDS_KIB = {"low_kib": 32, "high_kib": 64}  # the frozen image needs far less
 
 
 def _sim_api() -> Any:
@@ -48,7 +60,7 @@ def _simulate(profile: Profile, loss: int, design: str, seed: int) -> dict[str, 
     try:
         sim.run(profile.sim_duration_s)
     finally:
-        rep = sim.stop()
+        rep: dict[str, Any] = sim.stop()
     return rep
 
 
@@ -169,13 +181,86 @@ def _deploy_sizes(col: Collector) -> None:
         )
 
 
+def _min_heaps(out: dict[Any, Any]) -> None:
+    """The simulator's minimal-heap bisection, both boards and both routes at once."""
+    try:
+        from iiot_sim import heap
+    except Exception as exc:  # the simulator is being changed: any import failure
+        out["error"] = f"the simulator has no minimal-heap search ({exc})"
+        return
+    known = getattr(heap, "MPY_MINIMUM_KIB", {})
+    try:
+        from iiot_sim.paths import micropython_info
+
+        out["label"] = str(getattr(micropython_info(), "label", ""))
+    except Exception:  # noqa: BLE001 (the label is a detail)
+        out["label"] = ""
+
+    def one(node: str, route: str) -> None:
+        try:
+            if route == "frozen":
+                lo, hi = FROZEN_BOUNDS_KIB["low_kib"], FROZEN_BOUNDS_KIB["high_kib"]
+                found = heap.minimal_heap(node, frozen=True, low_kib=lo, high_kib=hi)
+            elif known.get(node):
+                lo, hi = known[node] - HEAP_BELOW_KIB, known[node] + HEAP_ABOVE_KIB
+                found = heap.minimal_heap(node, low_kib=lo, high_kib=hi)
+            else:
+                found = heap.minimal_heap(node)
+            out[(node, route)] = found
+        except Exception as exc:  # a failing search is reported, never fatal
+            out[(node, route)] = exc
+
+    threads = [
+        threading.Thread(target=one, args=(node, route))
+        for node in ("node1", "node2")
+        for route in ROUTES
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _put_min_heaps(col: Collector, out: dict[Any, Any]) -> None:
+    for route in ROUTES:
+        for node in ("node1", "node2"):
+            key = min_heap_key(node, route)
+            found = out.get((node, route), out.get("error", "not run"))
+            if isinstance(found, str):
+                col.missing(key, found)
+            elif isinstance(found, BaseException):
+                col.missing(key, f"the minimal-heap search failed: {found!r}"[:200])
+            else:
+                col.put(
+                    key,
+                    float(found.firmware_heap_kib),
+                    route=found.route,
+                    interpreter=out.get("label", ""),
+                    heap_kib_as_run=found.heap_kib,
+                    standin_bytes=found.standin,
+                    firmware_peak_live=found.firmware_peak_live,
+                    trials=len(found.trials),
+                )
+
+
 def _body(profile: Profile, col: Collector) -> None:
     try:
         _deploy_sizes(col)
     except Unavailable as exc:
         for node in ("node1", "node2"):
             col.missing(deploy_key(node), str(exc))
-    _deliveries(profile, col)
+    heaps: dict[str, Any] = {}
+    search = threading.Thread(target=_min_heaps, args=(heaps,), name="min-heap")
+    if profile.min_heap:
+        search.start()  # alongside the delivery runs: a MemoryError does not need quiet
+    else:
+        heaps["error"] = "not run in the quick profile (a bisection of 25 s link tests)"
+    try:
+        _deliveries(profile, col)
+    finally:
+        if profile.min_heap:
+            search.join()
+    _put_min_heaps(col, heaps)
 
 
 def figures(profile: Profile) -> list[Figure]:

@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
-from . import tools
+from . import nodered, tools
 
 
 def _cpu_model() -> str:
@@ -85,4 +85,6 @@ def machine_info() -> dict[str, Any]:
         "paho_mqtt": _package("paho-mqtt"),
         "influxdb_client": _package("influxdb-client"),
         "pyserial": _package("pyserial"),
+        "node_red": nodered.versions(),
+        "valgrind": _run_version(["valgrind", "--version"], r"valgrind-(\S+)"),
     }

@@ -10,6 +10,7 @@ samples in VictoriaMetrics.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import threading
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .load import METRICS
+from .load import ALL_METRICS
 from .spec import Unavailable
 from .tools import find_program
 
@@ -29,8 +30,17 @@ MOSQUITTO_SUB = "mosquitto_sub"
 TOPIC_PREFIX = "iiot"
 # Queue everything for the subscriber's session while it is away (outage phase): the
 # default of 1000 queued messages would drop readings the bridge rightly thinks delivered.
-BROKER_CONFIG = "max_queued_messages 0\nmax_inflight_messages 0\n"
-_METRIC_SET = frozenset(METRICS)
+# A SIGKILLed broker restarts from its last save: saving every second keeps the tap's
+# session (and so its subscription) across the fault, as it would be on a real deployment
+# whose subscribers have long been connected.
+BROKER_CONFIG = "max_queued_messages 0\nmax_inflight_messages 0\nautosave_interval 1\n"
+_METRIC_SET = frozenset(ALL_METRICS)
+MQTT_USER = "bench"
+
+
+def new_secret() -> str:
+    """A password or token for one run: generated, kept in the run's temporary files only."""
+    return secrets.token_urlsafe(18)
 
 
 def _localservers() -> Any:
@@ -41,14 +51,21 @@ def _localservers() -> Any:
     return localservers
 
 
+def free_port() -> int:
+    return int(_localservers().free_port())
+
+
 @dataclass
 class Servers:
     broker: Any  # localservers.Mosquitto
     db: Any  # localservers.VictoriaMetrics
+    mqtt_user: str
+    mqtt_password: str
+    influx_token: str
 
     @property
     def mqtt_url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.broker.port}"
+        return f"mqtt://{self.mqtt_user}@127.0.0.1:{self.broker.port}"
 
     @property
     def influx_url(self) -> str:
@@ -59,13 +76,19 @@ class Servers:
 def servers(workdir: Path) -> Iterator[Servers]:
     """A broker and a database on free ports, data under ``workdir``, stopped on exit."""
     ls = _localservers()
+    password = new_secret()
     # dedup off: every sample written is kept and counted, so a duplicate would show.
-    broker = ls.Mosquitto(workdir / "mosquitto", persistence=True, extra_config=BROKER_CONFIG)
+    broker = ls.Mosquitto(
+        workdir / "mosquitto",
+        users={MQTT_USER: password},
+        persistence=True,
+        extra_config=BROKER_CONFIG,
+    )
     db = ls.VictoriaMetrics(workdir / "vm", dedup_ms=0)
     try:
         broker.start()
         db.start()
-        yield Servers(broker, db)
+        yield Servers(broker, db, MQTT_USER, password, new_secret())
     except ls.ServerError as exc:
         raise Unavailable(f"local server failed: {exc}") from exc
     finally:
@@ -77,10 +100,13 @@ class MqttTap:
     """Counts metric messages under ``iiot/<node>/<metric>`` as ``mosquitto_sub`` receives them.
 
     ``gas_seen`` maps each gas_resistance payload (a frame's unique id in the load) to the
-    wall-clock receive time in ns, for latency.
+    wall-clock receive time in ns, for latency; ``gas_count`` counts each id's messages, so a
+    duplicate shows. A retained message the broker replays on a (re)subscription is not a
+    delivery and is not counted (``%r`` flag).
     """
 
-    def __init__(self, port: int, workdir: Path, client_id: str = "bench-tap") -> None:
+    def __init__(self, srv: Servers, workdir: Path, client_id: str = "bench-tap") -> None:
+        port = srv.broker.port
         binary = find_program(MOSQUITTO_SUB)
         if binary is None:
             raise Unavailable("mosquitto_sub is not installed (Debian package mosquitto-clients)")
@@ -88,11 +114,14 @@ class MqttTap:
         self.out_path = workdir / f"{client_id}.out"
         self.argv = [
             binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-i", client_id, "-c",
-            "-t", f"{TOPIC_PREFIX}/+/+", "-F", "%U %t %p",
+            "-u", srv.mqtt_user, "-P", srv.mqtt_password,
+            "-t", f"{TOPIC_PREFIX}/+/+", "-F", "%U %r %t %p",
         ]  # fmt: skip
-        self.counts: dict[str, int] = dict.fromkeys(METRICS, 0)
+        self.auth = ["-u", srv.mqtt_user, "-P", srv.mqtt_password]
+        self.counts: dict[str, int] = dict.fromkeys(ALL_METRICS, 0)
         self.total = 0
         self.gas_seen: dict[int, int] = {}
+        self.gas_count: dict[int, int] = {}
         self.first_ns: int | None = None  # receive time of the first metric message
         self.last_ns: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -134,10 +163,12 @@ class MqttTap:
         return self.total
 
     def _take(self, line: bytes) -> None:
-        parts = line.split(b" ", 2)
-        if len(parts) != 3:
+        parts = line.split(b" ", 3)
+        if len(parts) != 4:
             return
-        stamp, topic, payload = parts
+        stamp, retained, topic, payload = parts
+        if retained == b"1":
+            return  # replayed on subscription, not a delivery
         metric = topic.rsplit(b"/", 1)[-1].decode(errors="replace")
         if metric not in _METRIC_SET:
             return  # status, state and discovery topics are not readings
@@ -149,7 +180,9 @@ class MqttTap:
         self.last_ns = ns
         if metric == "gas_resistance":
             with suppress(ValueError):
-                self.gas_seen.setdefault(int(float(payload)), ns)
+                gas = int(float(payload))
+                self.gas_seen.setdefault(gas, ns)
+                self.gas_count[gas] = self.gas_count.get(gas, 0) + 1
 
     def mark(self) -> None:
         """Forget first/last receive times, so they describe only what arrives next."""
@@ -163,7 +196,7 @@ class MqttTap:
         probe = f"{TOPIC_PREFIX}/bench-probe/ready"
         while time.monotonic() < deadline:
             if pub:
-                argv = [pub, "-h", "127.0.0.1", "-p", str(self.port), "-q", "1"]
+                argv = [pub, "-h", "127.0.0.1", "-p", str(self.port), "-q", "1", *self.auth]
                 subprocess.run(
                     [*argv, "-t", probe, "-m", "1"],
                     capture_output=True,
@@ -180,7 +213,7 @@ class MqttTap:
 class DbTap:
     """Counts and reads reading samples in VictoriaMetrics (series ``<metric>_value``)."""
 
-    SELECTOR = '{__name__=~"(' + "|".join(METRICS) + ')_value"}'
+    SELECTOR = '{__name__=~"(' + "|".join(ALL_METRICS) + ')_value"}'
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -203,8 +236,15 @@ class DbTap:
         out: list[tuple[int, float]] = []
         for line in body.splitlines():
             if line.strip():
-                series = json.loads(line)
-                out += zip(series["timestamps"], series["values"], strict=True)
+                found = json.loads(line)
+                out += zip(found["timestamps"], found["values"], strict=True)
+        return out
+
+    def gas_counts(self, start_ms: int = 0) -> dict[int, int]:
+        """How many samples each frame id (the gas_resistance value) has in the database."""
+        out: dict[int, int] = {}
+        for _, value in self.export("gas_resistance_value", start_ms):
+            out[int(value)] = out.get(int(value), 0) + 1
         return out
 
     def write_probe(self, value: int) -> None:

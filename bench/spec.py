@@ -19,6 +19,7 @@ class Spec:
     label: str
     unit: str
     target: Target | None = None
+    compared: bool = False  # measured side by side with the peer (ours, peer's, ratio)
 
 
 class Collector:
@@ -29,6 +30,8 @@ class Collector:
         self.specs = {spec.key: spec for spec in specs}
         self.values: dict[str, tuple[float, dict[str, Any]]] = {}
         self.reasons: dict[str, str] = {}
+        self.peers: dict[str, float] = {}
+        self.peer_reasons: dict[str, str] = {}
 
     def put(self, key: str, value: float, **detail: Any) -> None:
         if key not in self.specs:
@@ -40,19 +43,34 @@ class Collector:
             raise KeyError(f"undeclared figure {key!r}")
         self.reasons[key] = reason
 
+    def put_peer(self, key: str, value: float | None, reason: str = "") -> None:
+        """The peer's figure for a side-by-side row (None: ``reason`` says why)."""
+        if key not in self.specs or not self.specs[key].compared:
+            raise KeyError(f"undeclared side-by-side figure {key!r}")
+        if value is None:
+            self.peer_reasons[key] = reason or "not measured"
+        else:
+            self.peers[key] = value
+
     def figures(self, default_reason: str) -> list[Figure]:
         out = []
         for key, spec in self.specs.items():
             if key in self.values:
                 value, detail = self.values[key]
-                out.append(
-                    measured(key, self.section, spec.label, value, spec.unit, spec.target, **detail)
+                fig = measured(
+                    key, self.section, spec.label, value, spec.unit, spec.target, **detail
                 )
             else:
                 reason = self.reasons.get(key, default_reason)
-                out.append(
-                    unavailable(key, self.section, spec.label, spec.unit, reason, spec.target)
-                )
+                fig = unavailable(key, self.section, spec.label, spec.unit, reason, spec.target)
+            if spec.compared:
+                fig.compared = True
+                fig.peer = self.peers.get(key)
+                if fig.peer is None:
+                    fig.peer_reason = self.peer_reasons.get(
+                        key, self.reasons.get(key, default_reason)
+                    )
+            out.append(fig)
         return out
 
 

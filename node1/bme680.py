@@ -14,8 +14,8 @@ except ImportError:  # CPython (tests)
         return x
 
 
-ADDR = const(0x77)  # SDO high; 0x76 with SDO low
-CHIP_ID = const(0x61)
+_ADDR = const(0x77)  # SDO high; 0x76 with SDO low
+_CHIP_ID = const(0x61)
 
 _REG_CHIP_ID = const(0xD0)
 _REG_RESET = const(0xE0)
@@ -42,16 +42,17 @@ _NEW_DATA = const(0x80)
 _GAS_VALID = const(0x20)
 _HEAT_STAB = const(0x10)
 
-HEATER_C = const(300)
-HEATER_MS = const(150)
+_HEATER_C = const(300)
+_HEATER_MS = const(150)
 
-# BME680 gas range tables (Bosch API, floating-point branch): percent corrections per range.
-_K1_RANGE = (0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, -0.8, 0.0, 0.0, -0.2, -0.5, 0.0, -1.0, 0.0, 0.0)
-_K2_RANGE = (0.0, 0.0, 0.0, 0.0, 0.1, 0.7, 0.0, -0.8, -0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+# BME680 gas range tables (Bosch API, floating-point branch): corrections per range, in
+# tenths of a percent (-1.0 % is -10), integers being the smaller constants on the board.
+_K1_RANGE = (0, 0, 0, 0, 0, -10, 0, -8, 0, 0, -2, -5, 0, -10, 0, 0)
+_K2_RANGE = (0, 0, 0, 0, 1, 7, 0, -8, -1, 0, 0, 0, 0, 0, 0, 0)
 
 
-class BME680Error(Exception):
-    """The device is not a BME680, or it produced no new data."""
+# The device is not a BME680, or it produced no new data.
+BME680Error = RuntimeError
 
 
 def _u16(buf, lsb):
@@ -68,18 +69,11 @@ def _s8(v):
 
 
 class Calibration:
-    """The calibration coefficients (names as in Bosch's API)."""
-
-    def __init__(self):
-        self.t1 = self.t2 = self.t3 = 0
-        self.p1 = self.p2 = self.p3 = self.p4 = self.p5 = 0
-        self.p6 = self.p7 = self.p8 = self.p9 = self.p10 = 0
-        self.h1 = self.h2 = self.h3 = self.h4 = self.h5 = self.h6 = self.h7 = 0
-        self.gh1 = self.gh2 = self.gh3 = 0
-        self.res_heat_range = self.res_heat_val = self.range_sw_err = 0
+    """The calibration coefficients, named as in Bosch's API (_calibration sets them:
+    t1..t3, p1..p10, h1..h7, gh1..gh3, res_heat_range, res_heat_val, range_sw_err)."""
 
 
-def parse_calibration(c1, c2, c3):
+def _calibration(c1, c2, c3):
     """Calibration from the blocks at 0x89 (25 bytes), 0xE1 (16 bytes) and 0x00 (5 bytes)."""
     k = Calibration()
     k.t2 = _s16(c1, 1)
@@ -159,8 +153,8 @@ def humidity(k, t_fine, adc_h):
 def gas_resistance(k, adc_gas, gas_range):
     """Gas resistance in ohms (BME680 formula with range_sw_err and the range tables)."""
     var1 = 1340.0 + (5.0 * k.range_sw_err)
-    var2 = var1 * (1.0 + _K1_RANGE[gas_range] / 100.0)
-    var3 = 1.0 + (_K2_RANGE[gas_range] / 100.0)
+    var2 = var1 * (1.0 + _K1_RANGE[gas_range] / 1000.0)
+    var3 = 1.0 + (_K2_RANGE[gas_range] / 1000.0)
     return 1.0 / (var3 * 0.000000125 * (1 << gas_range) * (((adc_gas - 512.0) / var2) + 1.0))
 
 
@@ -193,16 +187,14 @@ def heater_duration(ms):
 class BME680:
     """One BME680. I2C failures surface as OSError; a wrong chip or no data as BME680Error."""
 
-    def __init__(self, i2c, addr=ADDR, heater_c=HEATER_C, heater_ms=HEATER_MS):
+    def __init__(self, i2c, addr=_ADDR):
         self.i2c = i2c
         self.addr = addr
-        self.heater_c = heater_c
-        self.heater_ms = heater_ms
         self.ambient_c = 25.0  # heater setpoint uses the last measured temperature
         self._data = bytearray(15)
         self._one = bytearray(1)
-        if self._read8(_REG_CHIP_ID) != CHIP_ID:
-            raise BME680Error("no BME680 at 0x%02x" % addr)
+        if self._read8(_REG_CHIP_ID) != _CHIP_ID:
+            raise BME680Error("no BME680 at %d" % addr)
         self._write8(_REG_RESET, _SOFT_RESET)
         time.sleep_ms(10)
         c1 = bytearray(25)
@@ -211,10 +203,10 @@ class BME680:
         i2c.readfrom_mem_into(addr, _REG_COEFF1, c1)
         i2c.readfrom_mem_into(addr, _REG_COEFF2, c2)
         i2c.readfrom_mem_into(addr, _REG_COEFF3, c3)
-        self.cal = parse_calibration(c1, c2, c3)
+        self.cal = _calibration(c1, c2, c3)
         self._write8(_REG_CTRL_HUM, _OS_X2)
         self._write8(_REG_CONFIG, _FILTER_3 << 2)
-        self._write8(_REG_GAS_WAIT0, heater_duration(heater_ms))
+        self._write8(_REG_GAS_WAIT0, heater_duration(_HEATER_MS))
         self._write8(_REG_CTRL_GAS0, 0)  # heater on (heat_off = 0)
         self._write8(_REG_CTRL_GAS1, _RUN_GAS)  # nb_conv 0: heater profile 0
 
@@ -233,10 +225,10 @@ class BME680:
         is not valid (the other values still are).
         """
         k = self.cal
-        self._write8(_REG_RES_HEAT0, heater_resistance(k, self.heater_c, self.ambient_c))
+        self._write8(_REG_RES_HEAT0, heater_resistance(k, _HEATER_C, self.ambient_c))
         self._write8(_REG_CTRL_MEAS, (_OS_X2 << 5) | (_OS_X4 << 2) | _MODE_FORCED)
         # TPH conversion (~20 ms at these oversamplings) plus the heater time.
-        time.sleep_ms(self.heater_ms + 25)
+        time.sleep_ms(_HEATER_MS + 25)
         d = self._data
         for _ in range(10):
             self.i2c.readfrom_mem_into(self.addr, _REG_FIELD0, d)
@@ -244,7 +236,7 @@ class BME680:
                 break
             time.sleep_ms(10)
         else:
-            raise BME680Error("BME680 produced no new data")
+            raise BME680Error("BME680: no new data")
         adc_p = (d[2] << 12) | (d[3] << 4) | (d[4] >> 4)
         adc_t = (d[5] << 12) | (d[6] << 4) | (d[7] >> 4)
         adc_h = (d[8] << 8) | d[9]

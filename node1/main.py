@@ -1,29 +1,16 @@
-# node1 boot script: runs the sensor node (sensor_node.py) when executed as main.py.
-#
-# Kept tiny because the board compiles it from source at every boot. Order matters for the
-# heap: the codec first, while the heap is empty (compiling it needs the most room), then
-# the store-and-forward queue (the largest buffer, in one piece), then the rest of the application.
-# The configuration module is dropped once read.
+# node1's boot script (kept short: the board compiles it at every boot). The queue is made
+# first, while the heap is empty, so its 8 KB buffer is one piece; config is then dropped.
 import gc
 import sys
 
+import config
 
-def main():
-    # isort: off
-    import iiot_codec  # noqa: F401
-    import config
+cfg = config.load()
+del config, sys.modules["config"]
+from sfqueue import SFQueue  # noqa: E402
 
-    # isort: on
-    cfg = config.load()
-    del config, sys.modules["config"]
-    from sfqueue import SFQueue
+queue = SFQueue(cfg["queue_len"])
+gc.collect()
+from sensor_node import run  # noqa: E402
 
-    queue = SFQueue(cfg["queue_len"])
-    gc.collect()
-    from sensor_node import run
-
-    run(cfg, queue)
-
-
-if __name__ == "__main__":
-    main()
+run(cfg, queue)

@@ -2,7 +2,8 @@
 # humidity), the BME680 (pressure, gas resistance; its temperature and humidity stand in
 # when the SHT3x fails) and the supply voltage, every interval and at once when B1 is
 # pressed; shows them on the OLED and sends them to node2 over LoRa with ACK,
-# retransmission and store-and-forward.
+# retransmission and store-and-forward. Every stats_interval_s, and right after it applied
+# a setting sent down in an ACK, it reports its own health and settings in a STATS frame.
 import gc
 import random
 import time
@@ -10,29 +11,18 @@ import time
 import board
 import machine
 from bme680 import BME680
-from console import event, log
+from console import event, log, oom_count
 from display import Display
 from fcounter import FrameCounter
 from link import AirtimeBudget, Uplink
+from micropython import const
 from radio import Radio
-from sfqueue import FIELDS, quantize
 from sht3x import SHT3x
-from uptime import Uptime
 
-_DISPLAY_MS = 1000
-_DEBOUNCE_MS = 300
-_VREF = 1.21  # V, the STM32F4's internal reference (datasheet typical)
+import iiot_codec
 
-
-def _seed_random():
-    # Backoff jitter must differ between boards, and between boots of one board.
-    seed = time.ticks_ms()
-    try:
-        for b in machine.unique_id():
-            seed = (seed * 31 + b) & 0x3FFFFFFF
-    except Exception:
-        pass
-    random.seed(seed)
+_DISPLAY_MS = const(1000)
+_DEBOUNCE_MS = const(300)
 
 
 class Node1:
@@ -40,12 +30,10 @@ class Node1:
         self.cfg = cfg
         self.node = cfg["node_id"]
         self.interval_ms = cfg["interval_ms"] or int(cfg["interval_s"] * 1000)
-        self.uptime = Uptime()
+        self.stats_ms = int(cfg["stats_interval_s"] * 1000)
+        self.uptime = board.Uptime()
         self.errors = {"sht3x": 0, "bme680": 0, "adc": 0, "i2c": 0, "loop": 0}
-        self._i2c = None
-        self._sht = None
-        self._bme = None
-        self._adc = None
+        self._i2c = self._sht = self._bme = self._adc = None
         self.rn = 0  # reading number, from 0 each boot
         self.last = {}
         self.counter = FrameCounter(reserve=cfg["fcnt_reserve"])
@@ -60,6 +48,7 @@ class Node1:
             AirtimeBudget(cfg["duty_cycle_pct"]),
             node=self.node,
             clock_ds=self.uptime.ds,
+            on_options=self._options,
         )
         self.display = Display(self.i2c, board.OLED_ADDR, cfg["display"])
         self._pressed = False
@@ -67,13 +56,13 @@ class Node1:
         try:
             self._button = board.button(self._on_button)
         except Exception as e:
-            log("node1: no button (%r)" % (e,))
+            log("node1: no button: %r" % e)
         if not self.radio.ready():
-            log("node1: radio not found (%r), retrying every %ss" % (
-                self.radio.last_error, cfg["radio_retry_s"]))  # fmt: skip
-        now = time.ticks_ms()
-        self.next_reading = now
-        self.next_display = now
+            log("node1: radio not found (%r)" % self.radio.last_error)
+        now = self.next_reading = self.next_display = time.ticks_ms()
+        self.next_stats = time.ticks_add(now, self.stats_ms)
+        self.backup = cfg["backup_gateway_id"]
+        self._acked = self._fails = 0  # uplink counters when the gateway last answered
 
     def _on_button(self, pin):
         self._pressed = True  # IRQ context: set a flag, nothing else
@@ -91,7 +80,7 @@ class Node1:
         self._i2c = None
         self._sht = None
         self._bme = None
-        self.display.screen.dev = None
+        self.display.dev = None
 
     def _read_sht(self):
         try:
@@ -119,7 +108,7 @@ class Node1:
                 self._adc = machine.ADC(machine.ADC.CORE_VREF)
             raw = self._adc.read_u16()
             if raw:
-                return _VREF * 65535 / raw
+                return 1.21 * 65535 / raw  # the STM32F4's 1.21 V reference (typical)
         except Exception:
             self.errors["adc"] += 1
             self._adc = None
@@ -147,10 +136,55 @@ class Node1:
             if v is not None:
                 r["voltage"] = v
             # At the resolution the frame carries, so the console event shows what is sent.
-            for name, decimals, _, _ in FIELDS:
-                if name in r:
-                    r[name] = quantize(r[name], decimals)
+            for name in r:
+                r[name] = iiot_codec.quantize(name, r[name])
         return r
+
+    # --- settings sent down, and the node's own report --------------------------------
+
+    def _options(self, options):
+        """Apply the settings in an accepted ACK; persist and confirm the ones that changed."""
+        changed = False
+        for tag in options:
+            known = self.cfg["downlink"].get(tag)
+            value = options[tag]
+            if known is None:
+                continue  # a setting of a later firmware, or link control
+            name, lo, hi = known
+            if not lo <= value <= hi:
+                log("node1: %s=%d sent down: out of range" % (name, value))
+            elif name == "interval_s" and value * 1000 != self.interval_ms:
+                self.interval_ms = value * 1000
+                self.next_reading = time.ticks_add(time.ticks_ms(), self.interval_ms)
+                changed = True
+        if changed:
+            value = self.interval_ms // 1000
+            try:  # kept across reboots; config.load() applies it over config.json
+                with open(self.cfg["downlink_path"], "w") as f:
+                    f.write('{"interval_s": %d}' % value)
+            except OSError as e:
+                log("node1: cannot keep the setting (%r)" % e)
+            event("setting", self.node, interval_s=value)
+            self.next_stats = time.ticks_ms()  # confirm it at once
+
+    def stats(self):
+        """The node's health and settings, as a STATS frame carries them."""
+        up = self.uplink
+        e = self.errors
+        return {
+            "queue_depth": len(self.queue),
+            "queue_drops": self.queue.drops,
+            "retransmissions": up.retransmissions,
+            "failed_rounds": up.failed_rounds,
+            "radio_errors": self.radio.errors,
+            "sensor_errors": e["sht3x"] + e["bme680"] + e["adc"] + e["i2c"],
+            "free_heap": gc.mem_free(),
+            "memory_errors": oom_count(),
+            "acks_rejected": up.acks_rejected,
+            "holds": up.holds,
+            "interval_s": self.interval_ms // 1000,
+            "uptime": self.uptime.update(),
+        }
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -179,16 +213,30 @@ class Node1:
                 self.next_reading = time.ticks_add(now, self.interval_ms)  # fell behind
             self.take_reading()
             gc.collect()
-        self.uplink.service()
-        if self.uplink.interval_s and self.uplink.interval_s * 1000 != self.interval_ms:
-            self.interval_ms = self.uplink.interval_s * 1000  # downlink from the gateway
+        up = self.uplink
+        up.service()
+        if up.acked != self._acked:
+            self._acked, self._fails = up.acked, up.failed_rounds
+        elif self.backup and up.failed_rounds - self._fails >= self.cfg["failover_rounds"]:
+            # The gateway stayed silent round after round: try the other one (a gateway
+            # only ACKs the nodes assigned to it, so two never answer at once).
+            # (it answers RESYNC if it does not know our counter yet)
+            up.gateway, self.backup = self.backup, up.gateway
+            self._fails = up.failed_rounds
         now = time.ticks_ms()
+        if time.ticks_diff(now, self.next_stats) >= 0 and not self.uplink.busy():
+            self.next_stats = time.ticks_add(now, self.stats_ms)
+            self.uplink.send_stats(self.stats())
         if time.ticks_diff(now, self.next_display) >= 0:
             self.next_display = time.ticks_add(now, _DISPLAY_MS)
             self.show()
+        # Sleep until the next reading is due (at most 50 ms: the button and the display),
+        # not at all while a round is under way.
+        left = 0 if self.uplink.busy() else time.ticks_diff(self.next_reading, time.ticks_ms())
+        time.sleep_ms(1 if left < 1 else (left if left < 50 else 50))
 
     def show(self):
-        status = "" if self.radio.modem is not None else "radio down"
+        status = "" if self.radio.modem is not None else "no radio"
         left = time.ticks_diff(self.next_reading, time.ticks_ms())
         self.display.update(
             self.last,
@@ -200,33 +248,7 @@ class Node1:
             status,
         )
 
-    def idle_ms(self):
-        if self.uplink.busy():
-            return 1
-        left = time.ticks_diff(self.next_reading, time.ticks_ms())
-        return 1 if left < 1 else (left if left < 50 else 50)
-
-    def run(self, wdt=None):
-        while True:
-            if wdt is not None:
-                wdt.feed()
-            try:
-                self.step()
-            except MemoryError:
-                gc.collect()
-                self.errors["loop"] += 1
-            except Exception as e:  # a bug must not stop the reports; count and go on
-                self.errors["loop"] += 1
-                log("node1: loop error %r" % (e,))
-            time.sleep_ms(self.idle_ms())
-
 
 def run(cfg, queue):
-    _seed_random()
-    node = Node1(cfg, queue)
-    wdt = None
-    try:
-        wdt = machine.WDT(timeout=cfg["wdt_ms"])
-    except Exception as e:
-        log("node1: no watchdog (%r)" % (e,))
-    node.run(wdt)
+    board.seed_random()
+    board.supervise(Node1(cfg, queue), "node1", cfg["wdt_ms"])

@@ -1,29 +1,16 @@
-# node2 boot script: runs the gateway (gateway_node.py) when executed as main.py.
-#
-# Kept tiny because the board compiles it from source at every boot. Order matters for the
-# heap: the codec first, while the heap is empty (compiling it needs the most room), then
-# the serial ring (the largest buffer, in one piece), then the rest of the application.
-# The configuration module is dropped once read.
+# node2's boot script (kept short: the board compiles it at every boot). The serial ring is
+# made first, while the heap is empty, so its buffer is one piece; config is then dropped.
 import gc
 import sys
 
+import config
 
-def main():
-    # isort: off
-    import iiot_codec  # noqa: F401
-    import config
+cfg = config.load()
+del config, sys.modules["config"]
+from serialring import SerialRing  # noqa: E402
 
-    # isort: on
-    cfg = config.load()
-    del config, sys.modules["config"]
-    from serialring import SerialRing
+ring = SerialRing(cfg["ring_bytes"])
+gc.collect()
+from gateway_node import run  # noqa: E402
 
-    ring = SerialRing(cfg["serial_ring"])
-    gc.collect()
-    from gateway_node import run
-
-    run(cfg, ring)
-
-
-if __name__ == "__main__":
-    main()
+run(cfg, ring)

@@ -6,17 +6,10 @@
 # and only grow. Two files are written alternately, each "<value> <check>", so a power cut
 # during a write leaves the other one intact; boot takes the larger valid value.
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from micropython import const
 
 RESERVE = const(1024)  # at 10 s per frame about one flash write every three hours
-MAX = 0xFFFFFFFF
-_FILES = ("fcnt0.dat", "fcnt1.dat")
+# 32 bits of counter last 1,300 years at one frame every 10 s: no wrap is handled.
 
 
 def _check(value):
@@ -27,37 +20,29 @@ def _check(value):
 def _read(path):
     try:
         with open(path) as f:
-            parts = f.read().split()
-        value = int(parts[0])
-        if len(parts) == 2 and int(parts[1]) == _check(value) and 0 <= value <= MAX:
+            value, check = f.read().split()
+        value = int(value)
+        if int(check) == _check(value) and 0 <= value < 0xFFFF0000:
             return value
-    except (OSError, ValueError, IndexError):
+    except Exception:  # missing, torn or garbled: not a counter
         pass
-    return None
+    return -1
 
 
 class FrameCounter:
     """next() gives the next counter value; the store is written once per reservation."""
 
     def __init__(self, prefix="", reserve=RESERVE):
-        self.paths = (prefix + _FILES[0], prefix + _FILES[1])
+        self.paths = (prefix + "fcnt0.dat", prefix + "fcnt1.dat")
         self.reserve = reserve
         self.writes = 0
         self.write_errors = 0
-        stored = [_read(p) for p in self.paths]
-        self._slot = 0
-        start = 0
-        for i in (0, 1):
-            if stored[i] is not None and stored[i] >= start:
-                start = stored[i]
-                self._slot = i  # the newest file; the next write goes to the other one
-        self.value = start  # the next counter to hand out
-        self.limit = start
-        self._persist(start + reserve)
+        a, b = _read(self.paths[0]), _read(self.paths[1])
+        self._slot = 1 if b >= a and b >= 0 else 0  # the newest; the next write: the other
+        self.value = max(a, b, 0)  # the next counter to hand out
+        self._persist(self.value + reserve)
 
     def _persist(self, limit):
-        if limit > MAX:
-            limit = MAX
         self._slot ^= 1
         try:
             with open(self.paths[self._slot], "w") as f:
@@ -74,5 +59,5 @@ class FrameCounter:
         v = self.value
         if v >= self.limit:
             self._persist(v + self.reserve)
-        self.value = v + 1 if v < MAX else v
+        self.value = v + 1
         return v

@@ -1,168 +1,152 @@
 # Store-and-forward queue of unacknowledged readings, in RAM.
 #
-# A preallocated bytearray ring of fixed-size records (20 bytes each: 360 readings, one
-# hour at the default interval, take about 7 KB), so the queue never allocates while it
-# runs. Oldest first; when full, a push drops the oldest reading and counts it.
+# A preallocated bytearray ring of fixed-size records (22 bytes each: 360 readings, one
+# hour at the default interval, take about 7.7 KB), so the queue never allocates while it
+# runs. Oldest first. The oldest readings may be "in flight": sent together in one frame
+# under one frame counter, kept until that frame is acknowledged. When the queue is full,
+# a push drops the oldest reading that is not in flight (a frame in flight must keep its
+# content: a resend repeats its counter) and counts it.
 #
-# Record: taken_ds u32 | flags u8 | mask u8 | temperature i16 | humidity u16
+# Record: taken_ds u32 | flags u8 | mask u8 | rn u16 (low bits) | temperature i16 | humidity u16
 #         | pressure u32 | gas_resistance u32 | voltage u16
 # Values are stored scaled to the metric's resolution (the air codec's decimals).
-# Reading numbers are consecutive (pushes come in rn order, pops take the head), so only
-# the head's is kept; so is the head's frame counter, as only the head is ever in flight.
 import struct
 
-try:
-    from micropython import const
-except ImportError:
+from micropython import const
 
-    def const(x):
-        return x
+from iiot_codec.metrics import BY_NAME, from_scaled, to_scaled
 
-
-_FMT = "<IBBhHIIH"
-RECORD = struct.calcsize(_FMT)  # 20
-# metric name, decimals, min and max of the stored integer
+_FMT = "<IBBHhHIIH"
+RECORD = struct.calcsize(_FMT)  # 22
+_VALUES = "<hHIIH"
+_VALUES_AT = const(8)
+# metric, and the range of the integer the record stores it as (scaled to the metric's
+# resolution, the codec's own rounding: a stored value encodes as it was measured)
 FIELDS = (
-    ("temperature", 2, -32768, 32767),
-    ("humidity", 2, 0, 65535),
-    ("pressure", 2, 0, 0xFFFFFFFF),
-    ("gas_resistance", 0, 0, 0xFFFFFFFF),
-    ("voltage", 3, 0, 65535),
+    ("temperature", -32768, 32767),
+    ("humidity", 0, 65535),
+    ("pressure", 0, 0xFFFFFFFF),
+    ("gas_resistance", 0, 0xFFFFFFFF),
+    ("voltage", 0, 65535),
 )
 F_QUEUED = const(1)  # the "queued" console event was printed for this reading
-F_SENT = const(2)  # the "tx" console event was printed (the reading went on air)
-_NO_VALUES = (0, 0, 0, 0, 0)
-
-
-def quantize(value, decimals):
-    """``value`` rounded to ``decimals`` the way the queue and the codec round it."""
-    n = _scaled(value, decimals)
-    return n / 10**decimals if decimals else n
-
-
-def _scaled(value, decimals):
-    # Half away from zero, as the codec rounds, so a stored value encodes identically.
-    x = value * 10**decimals
-    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
 
 
 class SFQueue:
-    """Bounded FIFO of readings. Only the head (oldest) is read or changed in place."""
+    """Bounded FIFO of readings; the first ``flight`` of them are in flight."""
 
     def __init__(self, capacity):
-        if capacity < 1:
-            capacity = 1
-        self.capacity = capacity
+        self.capacity = capacity  # at least 1 (config.py's range)
         self._buf = bytearray(RECORD * capacity)
         self._head = 0
         self._len = 0
         self.drops = 0
-        self._rn = 0  # reading number of the head
-        self._fcnt = None  # frame counter of the head, once it went out
-        self._vals = [0, 0, 0, 0, 0]
+        self.flight = 0  # readings at the head sent under counter fcnt, not yet acked
+        self.fcnt = None
+        self._vals = [0] * 5
 
     def __len__(self):
         return self._len
 
+    def _pos(self, i):
+        if not 0 <= i < self._len:
+            raise IndexError
+        return ((self._head + i) % self.capacity) * RECORD
+
     def push(self, rn, taken_ds, readings):
-        """Append reading number ``rn`` (one more than the last pushed, unless empty).
+        """Append reading number ``rn`` taken at uptime ``taken_ds`` (deciseconds).
 
         Returns the rn of the reading dropped to make room, or None.
         """
-        if self._len and rn != self._rn + self._len:
-            raise ValueError("reading numbers must be consecutive")
-        if not self._len:
-            self._rn = rn
         dropped = None
         if self._len == self.capacity:
-            dropped = self.head_rn()
-            self.pop()
-            self.drops += 1
+            dropped = self._drop()
         vals = self._vals
         mask = 0
         for i in range(len(FIELDS)):
-            name, decimals, lo, hi = FIELDS[i]
+            name, lo, hi = FIELDS[i]
             vals[i] = 0
             v = readings.get(name)
             if v is None:
                 continue
             try:
-                n = _scaled(v, decimals)
-            except (TypeError, ValueError, OverflowError):
+                n = to_scaled(BY_NAME[name], v)
+            except ValueError:  # CodecError: not a finite number
                 continue
             if lo <= n <= hi:  # a value the record cannot hold is left out, never wrapped
                 vals[i] = n
                 mask |= 1 << i
-        pos = ((self._head + self._len) % self.capacity) * RECORD
-        struct.pack_into(
-            _FMT, self._buf, pos, taken_ds & 0xFFFFFFFF, 0, mask,
-            vals[0], vals[1], vals[2], vals[3], vals[4],
-        )  # fmt: skip
         self._len += 1
+        struct.pack_into(
+            _FMT, self._buf, self._pos(self._len - 1), taken_ds, 0, mask,
+            rn, vals[0], vals[1], vals[2], vals[3], vals[4],
+        )  # fmt: skip
         return dropped
 
-    def pop(self):
-        """Remove the head (oldest) reading."""
-        if self._len:
-            self._head = (self._head + 1) % self.capacity
-            self._len -= 1
-            self._rn += 1
-            self._fcnt = None
+    def _drop(self):
+        # The oldest reading not in flight; the head itself when everything is in flight
+        # (then the frame in flight is abandoned: its content changes).
+        i = self.flight if self.flight < self._len else 0
+        rn = self.rn_at(i)
+        buf = self._buf
+        for j in range(i - 1, -1, -1):  # move the readings in flight up by one record
+            src = self._pos(j)
+            dst = self._pos(j + 1)
+            buf[dst : dst + RECORD] = buf[src : src + RECORD]
+        self._head = (self._head + 1) % self.capacity
+        self._len -= 1
+        if i == 0:
+            self.release()
+        self.drops += 1
+        return rn
 
-    def clear(self):
-        self._head = 0
-        self._len = 0
-        self._fcnt = None
+    def start_flight(self, k, fcnt):
+        """The first ``k`` readings go out together under frame counter ``fcnt``."""
+        self.flight = min(k, self._len)
+        self.fcnt = fcnt
 
-    def _pos(self):
-        if not self._len:
-            raise IndexError("queue is empty")
-        return self._head * RECORD
+    def release(self):
+        """Forget the frame in flight (its readings stay queued): the gateway did not take it."""
+        self.flight = 0
+        self.fcnt = None
 
-    def head_rn(self):
-        self._pos()
-        return self._rn
-
-    def head_taken_ds(self):
-        return struct.unpack_from("<I", self._buf, self._pos())[0]
-
-    def head_age_s(self, now_ds):
-        """Age of the head reading in whole seconds at uptime now_ds (deciseconds)."""
-        return ((now_ds - self.head_taken_ds()) & 0xFFFFFFFF) // 10
-
-    def head_fcnt(self):
-        """The counter the head went out under, or None if it was never sent."""
-        self._pos()
-        return self._fcnt
-
-    def set_head_fcnt(self, fcnt):
-        self._pos()
-        self._fcnt = fcnt
-
-    def head_flag(self, flag):
-        return bool(self._buf[self._pos() + 4] & flag)
-
-    def set_head_flag(self, flag):
-        self._buf[self._pos() + 4] |= flag
-
-    def flag_at(self, i, flag):
-        """Flag of the i-th reading from the head (0 = head)."""
-        return bool(self._buf[((self._head + i) % self.capacity) * RECORD + 4] & flag)
-
-    def set_flag_at(self, i, flag):
-        self._buf[((self._head + i) % self.capacity) * RECORD + 4] |= flag
+    def pop_flight(self):
+        """The frame in flight was acknowledged: remove its readings."""
+        k = self.flight
+        self._head = (self._head + k) % self.capacity
+        self._len -= k
+        self.release()
+        return k
 
     def rn_at(self, i):
-        return self._rn + i
+        return struct.unpack_from("<H", self._buf, self._pos(i) + 6)[0]
 
-    def head_readings(self, out):
-        """Fill dict ``out`` (cleared first) with the head's readings as floats."""
-        pos = self._pos()
-        out.clear()
+    def flag_at(self, i, flag):
+        return bool(self._buf[self._pos(i) + 4] & flag)
+
+    def set_flag_at(self, i, flag):
+        self._buf[self._pos(i) + 4] |= flag
+
+    def readings_at(self, i):
+        """The i-th reading (0 = oldest) as a new dict of floats."""
+        pos = self._pos(i)
+        out = {}
         mask = self._buf[pos + 5]
-        vals = struct.unpack_from("<hHIIH", self._buf, pos + 6)
-        for i in range(len(FIELDS)):
-            if mask & (1 << i):
-                name, decimals, _, _ = FIELDS[i]
-                out[name] = vals[i] / 10**decimals if decimals else vals[i]
+        vals = struct.unpack_from(_VALUES, self._buf, pos + _VALUES_AT)
+        for j in range(len(FIELDS)):
+            if mask & (1 << j):
+                name = FIELDS[j][0]
+                out[name] = from_scaled(BY_NAME[name], vals[j])
         return out
+
+    def entries(self, k, now_ds):
+        """``(age_ms, readings)`` of the first ``k`` readings, oldest first, at uptime
+        ``now_ds``: what the codec's encode_readings takes."""
+        return [
+            (
+                ((now_ds - struct.unpack_from("<I", self._buf, self._pos(i))[0]) & 0xFFFFFFFF)
+                * 100,
+                self.readings_at(i),
+            )
+            for i in range(k)
+        ]

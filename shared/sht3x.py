@@ -5,46 +5,24 @@
 # init 0xFF), and a bad CRC is an error, never a reading.
 import time
 
-try:
-    from micropython import const
-except ImportError:  # CPython (tests, tools)
-
-    def const(x):
-        return x
-
+from micropython import const
 
 ADDR = const(0x44)
 _CMD_MEASURE = b"\x24\x00"  # single shot, high repeatability, no clock stretching
-_CMD_SOFT_RESET = b"\x30\xa2"
 _MEASURE_MS = const(16)  # datasheet: 15.5 ms max for high repeatability
 
 
-class SHT3xError(Exception):
-    """The sensor answered, but with data that cannot be a reading (bad CRC)."""
+SHT3xError = ValueError
 
 
-def crc8(buf, start=0, end=None):
+def crc8(buf, start=0, end=2):
     """CRC-8 of buf[start:end], polynomial 0x31, init 0xFF, no reflection (0xBEEF -> 0x92)."""
-    if end is None:
-        end = len(buf)
     crc = 0xFF
     for i in range(start, end):
         crc ^= buf[i]
         for _ in range(8):
             crc = ((crc << 1) ^ 0x31) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
     return crc
-
-
-def convert(raw_t, raw_rh):
-    """(temperature C, relative humidity %) from the two raw 16-bit words."""
-    return -45.0 + 175.0 * raw_t / 65535.0, 100.0 * raw_rh / 65535.0
-
-
-def parse(buf):
-    """Check both CRCs of a 6-byte answer and convert it; SHT3xError on a bad CRC."""
-    if crc8(buf, 0, 2) != buf[2] or crc8(buf, 3, 5) != buf[5]:
-        raise SHT3xError("SHT3x CRC mismatch")
-    return convert((buf[0] << 8) | buf[1], (buf[3] << 8) | buf[4])
 
 
 class SHT3x:
@@ -55,13 +33,14 @@ class SHT3x:
         self.addr = addr
         self._buf = bytearray(6)  # reused: no allocation per measurement
 
-    def reset(self):
-        self.i2c.writeto(self.addr, _CMD_SOFT_RESET)
-        time.sleep_ms(2)
-
     def measure(self):
-        """Return (temperature C, humidity %). OSError (bus) or SHT3xError (CRC)."""
+        """(temperature C, humidity %); OSError (bus) or SHT3xError (a bad CRC: the sensor
+        answered with data that cannot be a reading). The answer is T msb, T lsb, CRC,
+        RH msb, RH lsb, CRC; T = -45 + 175 S / 65535, RH = 100 S / 65535."""
+        b = self._buf
         self.i2c.writeto(self.addr, _CMD_MEASURE)
         time.sleep_ms(_MEASURE_MS)
-        self.i2c.readfrom_into(self.addr, self._buf)
-        return parse(self._buf)
+        self.i2c.readfrom_into(self.addr, b)
+        if crc8(b) != b[2] or crc8(b, 3, 5) != b[5]:
+            raise SHT3xError("SHT3x CRC mismatch")
+        return -45 + 175 * ((b[0] << 8) | b[1]) / 65535, 100 * ((b[3] << 8) | b[4]) / 65535

@@ -62,11 +62,6 @@ class Availability:
                         state.interval_s = max(0.1, statistics.median(state.gaps))
                 state.last_live_ns = recv_ns
 
-    def interval(self, node: str) -> float:
-        with self._lock:
-            state = self._nodes.get(node)
-            return self._interval(state) if state else self.default_interval_s
-
     def _interval(self, state: _Node) -> float:
         return self.default_interval_s if state.interval_s is None else state.interval_s
 

@@ -1,157 +1,245 @@
 """Settings from flags, ``IIOT_*`` environment variables and a TOML file, in that order.
 
 Precedence: command-line flag > environment variable > ``--config`` file > default. Every
-option ``--some-name`` is also ``IIOT_SOME_NAME`` and ``some_name`` in the file. Secrets
-(MQTT password, InfluxDB token) come from the environment or a file, never from the TOML
-file, and are never logged. Any invalid setting raises ConfigError with a one-line message;
-the CLI prints it and exits 2 before anything starts.
+setting is declared once (``settings.setting``): here the bridge's own, and each sink's in
+its module (``outputs/*.py``, listed in ``outputs.SINK_MODULES``). The parser, the
+environment and file handling, ``--help`` and the options table of docs/bridge.md
+(``python -m iiot_bridge.config --write docs/bridge.md``) all come from those declarations.
+Secrets (MQTT password, InfluxDB token, webhook token) come from the environment or a
+file, never from the TOML file, and are never logged. Any invalid setting raises
+ConfigError with a one-line message; the CLI prints it and exits 2 before anything starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
+from . import identity
+from .dedup import check_redis_url, claim_ttl_s
+from .outputs import SinkPlugin, plugins
 from .processors.keys import KeysError, load_keys
+from .settings import ConfigError, Group, Option, build, convert, setting
+
+__all__ = ["ConfigError", "Settings", "load", "options", "unknown_env", "version"]
+
+DISTRIBUTION = "iiot-lora-telemetry"
+G = TypeVar("G", bound=Group)
 
 
-class ConfigError(ValueError):
-    """A setting is invalid; the message is one line meant for the operator."""
+def version() -> str:
+    """The installed package's version (its metadata), for --version and logs."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
-@dataclass(frozen=True)
-class Option:
-    name: str  # flag name without the dashes
-    kind: str  # str, int, float, bool, duration, path, choice, secret
-    default: Any
-    help: str
-    choices: tuple[str, ...] = ()
-    flag: bool = True  # False: environment (or file) only, e.g. secrets
-
-    @property
-    def env(self) -> str:
-        return "IIOT_" + self.name.upper().replace("-", "_")
-
-    @property
-    def key(self) -> str:
-        return self.name.replace("-", "_")
-
-
-def _default_state_dir() -> str:
-    # systemd's StateDirectory= exports STATE_DIRECTORY; otherwise the XDG state home.
-    if os.environ.get("STATE_DIRECTORY"):
-        return os.environ["STATE_DIRECTORY"].split(":")[0]
+def _state_base() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return str(Path(base) / "iiot-bridge")
+    return Path(base) / "iiot-bridge"
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("config", "path", None, "TOML settings file (keys as the flags, with _ for -)"),
-    Option("serial", "str", "auto", "node2's serial port, or 'auto' (ST-LINK, USB vendor 0483)"),
-    Option("baud", "int", 115200, "serial baud rate"),
-    Option("mqtt-url", "str", "mqtt://localhost:1883", "broker: mqtt[s]://[user@]host[:port]"),
-    Option("mqtt-password", "secret", None, "MQTT password (environment only)", flag=False),
-    Option("mqtt-password-file", "path", None, "file holding the MQTT password"),
-    Option("mqtt-ca-file", "path", None, "CA certificate for mqtts:// (default: system CAs)"),
-    Option("mqtt-cert-file", "path", None, "client certificate for mqtts://"),
-    Option("mqtt-key-file", "path", None, "client certificate's private key"),
-    Option("mqtt-client-id", "str", "", "MQTT client id (default: iiot-bridge-<host>)"),
-    Option("mqtt-keepalive", "int", 30, "MQTT keepalive, seconds"),
-    Option("topic-prefix", "str", "iiot", "first level of every topic"),
-    Option("state-topic", "bool", False, "also publish <prefix>/<node>/state JSON"),
-    Option("influx-url", "str", "http://localhost:8086", "InfluxDB 2 URL"),
-    Option("influx-org", "str", "iiot", "InfluxDB organisation"),
-    Option("influx-bucket", "str", "telemetry", "InfluxDB bucket"),
-    Option("influx-token", "secret", None, "InfluxDB token (prefer IIOT_INFLUX_TOKEN)"),
-    Option("influx-token-file", "path", None, "file holding the InfluxDB token"),
-    Option("influx-batch-size", "int", 5000, "points per InfluxDB write at most"),
-    Option("influx-flush-ms", "int", 200, "longest wait before a partial batch is written"),
-    Option("influx-timeout", "duration", 10.0, "InfluxDB request timeout"),
-    Option("retry-max", "duration", 60.0, "longest wait between reconnects and retries"),
-    Option("state-dir", "path", None, "directory of the outbox database"),
-    Option("no-mqtt", "bool", False, "disable the MQTT sink"),
-    Option("no-influx", "bool", False, "disable the InfluxDB sink"),
-    Option("log-level", "choice", "info", "log level", ("debug", "info", "warning", "error")),
-    Option("log-format", "choice", "text", "log format", ("text", "json")),
-    Option("stats-interval", "duration", 60.0, "how often the counters are logged"),
-    Option("keys", "path", None, "TOML file of per-node MIC keys"),
-    Option("outbox-max-mb", "float", 256.0, "outbox size limit; the oldest rows go first"),
-    Option("outbox-max-age", "duration", 30 * 86400.0, "outbox age limit, e.g. 7d, 12h"),
-    Option("outbox-sync", "choice", "full", "SQLite synchronous mode", ("full", "normal")),
-    Option("node-timeout-intervals", "float", 3.0, "report intervals missed -> node offline"),
-    Option("report-interval", "duration", 60.0, "a node's report interval until measured"),
-    Option("ha-discovery", "bool", False, "publish Home Assistant MQTT discovery"),
-    Option("ha-prefix", "str", "homeassistant", "Home Assistant discovery prefix"),
-    Option("ha-discovery-remove", "bool", False, "remove the discovery entries, then exit"),
-    Option("http-port", "int", 0, "port of /metrics and /healthz (0: off)"),
-    Option("http-host", "str", "127.0.0.1", "address the HTTP endpoint listens on"),
-)
-BY_NAME = {o.name: o for o in OPTIONS}
-BY_KEY = {o.key: o for o in OPTIONS}
-SECRET_KEYS = {o.key for o in OPTIONS if o.kind == "secret"}
+def _default_state_dir(bridge_id: str) -> Path:
+    # systemd's StateDirectory= exports STATE_DIRECTORY (the template makes it one per
+    # instance); otherwise one directory per bridge id under the XDG state home.
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    return _state_base() / bridge_id
 
 
-@dataclass(frozen=True)
-class MqttTarget:
-    host: str
-    port: int
-    tls: bool
-    username: str | None
+def legacy_outbox() -> Path | None:
+    """An outbox where bridges before issue 15 kept it by default (no bridge id), if any."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return None
+    old = _state_base() / "outbox.sqlite3"
+    return old if old.is_file() else None
+
+
+def _serial(value: tuple[str, ...]) -> tuple[str, ...]:
+    # [gateways] several ports (one bridge, several gateways), or auto: every ST-LINK
+    if not value:
+        raise ValueError("empty; give a port path or 'auto'")
+    if "auto" in value and len(value) > 1:
+        raise ValueError("auto takes every ST-LINK: give it alone, or name the ports")
+    real = [os.path.realpath(v) for v in value]
+    if len(set(real)) != len(real):
+        raise ValueError(f"a port is named twice in {','.join(value)}")
+    return value
+
+
+def _bridge_id(value: str) -> str:
+    if not value.strip():
+        return ""  # an empty variable (.env's IIOT_BRIDGE_ID=): the derived default
+    try:
+        return identity.check_name(value)
+    except identity.IdentityError as err:
+        raise ValueError(str(err)) from err
+
+
+def _namespace(value: str) -> str:
+    try:
+        return identity.check_name(value)
+    except identity.IdentityError as err:
+        raise ValueError(str(err)) from err
+
+
+def _dedup_url(value: str) -> str:
+    return check_redis_url(value) if value else value
 
 
 @dataclass
-class Settings:
-    """Validated settings. Secrets are excluded from repr so they never reach a log."""
+class Settings(Group):
+    """The bridge's own settings (and, in ``sinks``, each sink's). Secrets stay out of repr,
+    so they never reach a log."""
 
-    serial: str = "auto"
-    baud: int = 115200
-    mqtt: MqttTarget = field(default_factory=lambda: MqttTarget("localhost", 1883, False, None))
-    mqtt_password: str | None = field(default=None, repr=False)
-    mqtt_ca_file: Path | None = None
-    mqtt_cert_file: Path | None = None
-    mqtt_key_file: Path | None = None
-    mqtt_client_id: str = ""
-    mqtt_keepalive: int = 30
-    topic_prefix: str = "iiot"
-    state_topic: bool = False
-    influx_url: str = "http://localhost:8086"
-    influx_org: str = "iiot"
-    influx_bucket: str = "telemetry"
-    influx_token: str | None = field(default=None, repr=False)
-    influx_batch_size: int = 5000
-    influx_flush_ms: int = 500
-    influx_timeout: float = 10.0
-    retry_max: float = 60.0
-    state_dir: Path = field(default_factory=lambda: Path(_default_state_dir()))
-    no_mqtt: bool = False
-    no_influx: bool = False
-    log_level: str = "info"
-    log_format: str = "text"
-    stats_interval: float = 60.0
-    keys: dict[int, bytes] = field(default_factory=dict, repr=False)
-    keys_file: Path | None = None
-    outbox_max_mb: float = 256.0
-    outbox_max_age: float = 30 * 86400.0
-    outbox_sync: str = "full"
-    node_timeout_intervals: float = 3.0
-    report_interval: float = 60.0
-    ha_discovery: bool = False
-    ha_prefix: str = "homeassistant"
-    ha_discovery_remove: bool = False
-    http_port: int = 0
-    http_host: str = "127.0.0.1"
-    sources: dict[str, str] = field(default_factory=dict)  # option -> flag|env|file|default
+    title = "Bridge"
+
+    config: Path | None = setting(
+        None, "TOML settings file (keys as the flags, with _ for -)", kind="path", toml=False
+    )
+    serial: tuple[str, ...] = setting(
+        ("auto",),
+        "node2's serial port; repeat it (or comma-separate) for several gateways; auto: every "
+        "ST-LINK (USB vendor 0483), plugged in now or later",
+        check=_serial,
+    )
+    bridge_id: str = setting(
+        "",
+        "this bridge's name: MQTT client id and status topic, the bridge tag, the default "
+        "state directory",
+        shown="<host>-<gateway serial>, or <host> alone for auto",
+        check=_bridge_id,
+    )
+    baud: int = setting(115200, "serial baud rate", low=50)
+    state_dir: Path | None = setting(
+        None,
+        "directory of the outbox (outbox.sqlite3), locked: one bridge per directory",
+        kind="path",
+        shown="$STATE_DIRECTORY, else $XDG_STATE_HOME/iiot-bridge/<bridge id> "
+        "(~/.local/state/iiot-bridge/<bridge id>)",
+    )
+    outbox_max_mb: float = setting(
+        256.0, "outbox size limit in MiB; past it the oldest readings go first", low=0.1
+    )
+    outbox_max_age: float = setting(
+        30 * 86400.0, "outbox age limit; older readings are dropped", kind="duration", low=1
+    )
+    outbox_sync: str = setting(
+        "full",
+        "SQLite synchronous mode: full survives a power loss, normal only a crash",
+        choices=("full", "normal"),
+    )
+    keys: Path | None = setting(None, "TOML file of per-node MIC keys", kind="path")
+    node_timeout_intervals: float = setting(
+        3.0, "report intervals a node may miss before it is offline", low=1
+    )
+    report_interval: float = setting(
+        60.0, "a node's report interval until the bridge has measured it", kind="duration", low=1
+    )
+    retry_max: float = setting(
+        60.0, "ceiling of the reconnect and retry backoff (it starts at 1 s)", kind="duration",
+        low=1,
+    )  # fmt: skip
+    stats_interval: float = setting(
+        60.0, "how often the counters are logged", kind="duration", low=1
+    )
+    log_level: str = setting("info", "log level", choices=("debug", "info", "warning", "error"))
+    log_format: str = setting(
+        "text", "log format (json: one object per line)", choices=("text", "json")
+    )
+    http_port: int = setting(0, "port of /metrics and /healthz (0: off)", low=0, high=65535)
+    http_host: str = setting("127.0.0.1", "address the HTTP endpoint listens on")
+    stall_timeout: float = setting(
+        120.0,
+        "/healthz fails when a sink with a backlog has delivered nothing for this long",
+        kind="duration",
+        low=1,
+    )
+    dedup_url: str = setting(
+        "",
+        "Redis/Valkey shared by the bridges of one site, which then store a frame heard by "
+        "several of their gateways once: redis[s]://host[:port][/db]",
+        shown="off",
+        check=_dedup_url,
+    )
+    dedup_password: str | None = setting(
+        None, "password of the dedup Redis (environment only)", kind="secret", flag=False
+    )
+    dedup_password_file: Path | None = setting(
+        None, "file holding the password of the dedup Redis", kind="path"
+    )
+    dedup_ttl: float = setting(
+        claim_ttl_s(),
+        "how long a frame's claim lives: longer than node1's queue horizon "
+        "(queue_len x interval_s)",
+        kind="duration",
+        low=60,
+    )
+    dedup_namespace: str = setting(
+        "iiot", "first part of the claim keys: the same for every bridge of one site",
+        check=_namespace,
+    )  # fmt: skip
+    # Derived in check(): the keys file's contents.
+    mic_keys: dict[int, bytes] = field(default_factory=dict, repr=False)
+    # Each sink's settings by sink name (filled by load()).
+    sinks: dict[str, Group] = field(default_factory=dict, repr=False)
+
+    def check(self) -> None:
+        if self.keys is not None:
+            try:
+                self.mic_keys = load_keys(self.keys)
+            except KeysError as err:
+                raise ConfigError(f"--keys: {err}") from err
+        if not self.bridge_id:
+            self.bridge_id = identity.default_bridge_id(list(self.serial))
+        self.state_dir = _check_state_dir(self.state_dir or _default_state_dir(self.bridge_id))
+        if self.dedup_password_file is not None:
+            from .outputs.mqtt_config import read_secret
+
+            self.dedup_password = read_secret(self.dedup_password_file, "--dedup-url password")
 
     @property
     def outbox_path(self) -> Path:
+        assert self.state_dir is not None
         return self.state_dir / "outbox.sqlite3"
+
+    def of(self, cls: type[G]) -> G:
+        """A sink's settings group by its class."""
+        for group in self.sinks.values():
+            if isinstance(group, cls):
+                return group
+        raise KeyError(cls.__name__)
+
+    def enabled_sinks(self) -> list[tuple[SinkPlugin, Group]]:
+        return [(p, self.sinks[p.name]) for p in plugins() if p.enabled(self.sinks[p.name])]
+
+
+def _check_state_dir(path: Path) -> Path:
+    path = path.expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--state-dir: cannot create {path}: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"--state-dir: {path} is not writable")
+    return path
+
+
+def groups() -> list[type[Group]]:
+    return [Settings, *(p.settings for p in plugins())]
+
+
+def options() -> list[Option]:
+    """Every setting the bridge has, in --help order."""
+    return [opt for cls in groups() for opt in cls.options()]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,80 +247,40 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def help_text(opt: Option) -> str:
+    allowed = opt.range_text()
+    text = f"{opt.spec.help}; {allowed}" if allowed else opt.spec.help
+    return f"{text} (default: {opt.shown_default()})".replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="iiot-bridge",
-        description="node2's serial lines -> durable outbox -> MQTT and InfluxDB.",
+        description="node2's serial lines -> durable outbox -> MQTT, InfluxDB and webhooks.",
         epilog="Every flag is also an IIOT_<NAME> environment variable and a key of the "
         "--config file. Precedence: flag > environment > file > default.",
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--version", action="version", version="iiot-bridge 0.1.0")
-    for opt in OPTIONS:
-        if not opt.flag:
-            continue
-        if opt.kind == "bool":
-            parser.add_argument(f"--{opt.name}", action="store_true", help=opt.help)
-        else:
-            meta = opt.choices and "{" + ",".join(opt.choices) + "}" or opt.name.split("-")[-1]
-            parser.add_argument(f"--{opt.name}", metavar=meta.upper(), help=opt.help)
+    parser.add_argument("--version", action="version", version=f"iiot-bridge {version()}")
+    for cls in groups():
+        section = parser.add_argument_group(cls.title)
+        for opt in cls.options():
+            if not opt.spec.flag:
+                continue
+            text = help_text(opt)
+            if opt.spec.kind == "bool":
+                section.add_argument(opt.flag, action="store_true", dest=opt.key, help=text)
+            elif opt.spec.kind == "list":  # [gateways] repeatable
+                meta = opt.key.split("_")[-1].upper()
+                section.add_argument(opt.flag, action="append", metavar=meta, dest=opt.key,
+                                     help=text)  # fmt: skip
+            else:
+                meta = opt.key.split("_")[-1].upper()
+                section.add_argument(opt.flag, metavar=meta, dest=opt.key, help=text)
     return parser
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (like 500ms, 30s, 10m, 12h, 7d)")
-    return float(match.group(1)) * _SCALE[match.group(2)]
-
-
-def _convert(opt: Option, raw: Any, origin: str) -> Any:
-    where = f"{origin} {opt.name}" if origin != "flag" else f"--{opt.name}"
-    if origin == "env":
-        where = opt.env
-    try:
-        if opt.kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(f"{raw!r} is not a boolean (true/false)")
-        if isinstance(raw, bool):
-            raise ValueError(f"{raw!r} is not a {opt.kind}")
-        if opt.kind == "int":
-            return int(str(raw), 10)
-        if opt.kind == "float":
-            value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ValueError(f"{raw!r} is not a finite number")
-            return value
-        if opt.kind == "duration":
-            return float(raw) if isinstance(raw, (int, float)) else parse_duration(str(raw))
-        if opt.kind == "choice":
-            text = str(raw).strip().lower()
-            if text not in opt.choices:
-                raise ValueError(f"{raw!r} is not one of {', '.join(opt.choices)}")
-            return text
-        if not isinstance(raw, str):
-            raise ValueError(f"{raw!r} is not a string")
-        return raw
-    except ValueError as err:
-        message = str(err)
-        if "invalid literal" in message:
-            message = f"{raw!r} is not an integer"
-        elif "could not convert" in message:
-            message = f"{raw!r} is not a number"
-        raise ConfigError(f"{where}: {message}") from err
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, known: Mapping[str, Option]) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -243,198 +291,104 @@ def _read_toml(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         norm = key.replace("-", "_")
-        if norm in SECRET_KEYS:
+        opt = known.get(norm)
+        if opt is not None and opt.spec.kind == "secret":
             raise ConfigError(
                 f"config file {path}: {key} is a secret; set it in the environment "
-                f"({BY_KEY[norm].env}) or use {BY_KEY[norm].name}-file"
+                f"({opt.env}) or use {opt.flag}-file"
             )
-        if norm not in BY_KEY or norm == "config":
+        if opt is None or not opt.spec.toml:
             raise ConfigError(f"config file {path}: unknown setting {key!r}")
         out[norm] = value
     return out
 
 
-def _read_secret(path: Path, what: str) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeError) as err:
-        raise ConfigError(f"cannot read the {what} file {path}: {err}") from err
-    if not text:
-        raise ConfigError(f"the {what} file {path} is empty")
-    return text
-
-
-def parse_mqtt_url(url: str) -> MqttTarget:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"--mqtt-url: scheme must be mqtt:// or mqtts://, got {url!r}")
-    if parts.password is not None:
-        raise ConfigError(
-            "--mqtt-url: do not put the password in the URL; use IIOT_MQTT_PASSWORD "
-            "or --mqtt-password-file"
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"--mqtt-url: unexpected path or query in {url!r}")
-    try:
-        port = parts.port
-    except ValueError as err:
-        raise ConfigError(f"--mqtt-url: bad port in {url!r}") from err
-    if not parts.hostname:
-        raise ConfigError(f"--mqtt-url: no host in {url!r}")
-    tls = parts.scheme == "mqtts"
-    user = unquote(parts.username) if parts.username else None
-    return MqttTarget(parts.hostname, port or (8883 if tls else 1883), tls, user)
-
-
-def _check_influx_url(url: str) -> str:
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as err:
-        raise ConfigError(f"--influx-url: bad port in {url!r}") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--influx-url: must be http[s]://host[:port], got {url!r}")
-    return url.rstrip("/")
-
-
-def _check_file(path: Path | None, what: str) -> Path | None:
-    if path is not None and not Path(path).is_file():
-        raise ConfigError(f"{what}: {path} does not exist or is not a file")
-    return path
-
-
-def _check_state_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"--state-dir: cannot create {path}: {err.strerror or err}") from err
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"--state-dir: {path} is not writable")
-    return path
-
-
 def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate every setting; raise ConfigError on the first bad one."""
     environ = os.environ if environ is None else environ
+    known = {opt.key: opt for opt in options()}
     flags = vars(build_parser().parse_args(argv))
     config_path = flags.get("config") or environ.get("IIOT_CONFIG")
-    from_file = _read_toml(Path(config_path)) if config_path else {}
+    from_file = _read_toml(Path(config_path), known) if config_path else {}
+    origin_file = f"config file {config_path}"
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for opt in OPTIONS:
+    for opt in known.values():
         if opt.key in flags:
             raw, origin = flags[opt.key], "flag"
         elif opt.env in environ:
             raw, origin = environ[opt.env], "env"
         elif opt.key in from_file:
-            raw, origin = from_file[opt.key], "file"
+            raw, origin = from_file[opt.key], origin_file
         else:
-            values[opt.key] = opt.default
-            sources[opt.key] = "default"
             continue
-        values[opt.key] = _convert(opt, raw, origin)
-        sources[opt.key] = origin
-    return _validate(values, sources)
-
-
-def _validate(v: dict[str, Any], sources: dict[str, str]) -> Settings:
-    def positive(name: str, minimum: float = 1) -> None:
-        if v[name] < minimum:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be at least {minimum}")
-
-    for name, low in (
-        ("baud", 50),
-        ("mqtt_keepalive", 5),
-        ("influx_batch_size", 1),
-        ("influx_flush_ms", 1),
-        ("influx_timeout", 0.1),
-        ("retry_max", 1),
-        ("stats_interval", 1),
-        ("outbox_max_mb", 0.1),
-        ("outbox_max_age", 1),
-        ("node_timeout_intervals", 1),
-        ("report_interval", 1),
-    ):
-        positive(name, low)
-    if not 0 <= v["http_port"] <= 65535:
-        raise ConfigError("--http-port: must be 0..65535")
-    if not v["serial"].strip():
-        raise ConfigError("--serial: empty; give a port path or 'auto'")
-    prefix = v["topic_prefix"].strip("/")
-    if not prefix or any(c in prefix for c in "#+\0"):
-        raise ConfigError(f"--topic-prefix: {v['topic_prefix']!r} is not a usable topic prefix")
-    if any(c in v["ha_prefix"] for c in "#+\0") or not v["ha_prefix"].strip("/"):
-        raise ConfigError(f"--ha-prefix: {v['ha_prefix']!r} is not a usable topic prefix")
-    if v["no_mqtt"] and v["no_influx"]:
-        raise ConfigError("--no-mqtt and --no-influx together leave the bridge nothing to do")
-    if v["ha_discovery_remove"] and v["no_mqtt"]:
-        raise ConfigError("--ha-discovery-remove needs MQTT; drop --no-mqtt")
-    mqtt = parse_mqtt_url(v["mqtt_url"])
-    influx_url = _check_influx_url(v["influx_url"])
-    password = v["mqtt_password"]
-    if v["mqtt_password_file"]:
-        password = _read_secret(Path(v["mqtt_password_file"]), "MQTT password")
-    token = v["influx_token"]
-    if v["influx_token_file"]:
-        token = _read_secret(Path(v["influx_token_file"]), "InfluxDB token")
-    ca = _check_file(v["mqtt_ca_file"] and Path(v["mqtt_ca_file"]), "--mqtt-ca-file")
-    cert = _check_file(v["mqtt_cert_file"] and Path(v["mqtt_cert_file"]), "--mqtt-cert-file")
-    key = _check_file(v["mqtt_key_file"] and Path(v["mqtt_key_file"]), "--mqtt-key-file")
-    if (ca or cert) and not mqtt.tls:
-        raise ConfigError("--mqtt-ca-file/--mqtt-cert-file need an mqtts:// --mqtt-url")
-    if key and not cert:
-        raise ConfigError("--mqtt-key-file needs --mqtt-cert-file")
-    keys: dict[int, bytes] = {}
-    keys_file = Path(v["keys"]) if v["keys"] else None
-    if keys_file is not None:
-        try:
-            keys = load_keys(keys_file)
-        except KeysError as err:
-            raise ConfigError(f"--keys: {err}") from err
-    state_dir = _check_state_dir(Path(v["state_dir"] or _default_state_dir()).expanduser())
-    return Settings(
-        serial=v["serial"].strip(),
-        baud=v["baud"],
-        mqtt=mqtt,
-        mqtt_password=password,
-        mqtt_ca_file=ca,
-        mqtt_cert_file=cert,
-        mqtt_key_file=key,
-        mqtt_client_id=v["mqtt_client_id"],
-        mqtt_keepalive=v["mqtt_keepalive"],
-        topic_prefix=prefix,
-        state_topic=v["state_topic"],
-        influx_url=influx_url,
-        influx_org=v["influx_org"],
-        influx_bucket=v["influx_bucket"],
-        influx_token=token,
-        influx_batch_size=v["influx_batch_size"],
-        influx_flush_ms=v["influx_flush_ms"],
-        influx_timeout=v["influx_timeout"],
-        retry_max=v["retry_max"],
-        state_dir=state_dir,
-        no_mqtt=v["no_mqtt"],
-        no_influx=v["no_influx"],
-        log_level=v["log_level"],
-        log_format=v["log_format"],
-        stats_interval=v["stats_interval"],
-        keys=keys,
-        keys_file=keys_file,
-        outbox_max_mb=v["outbox_max_mb"],
-        outbox_max_age=v["outbox_max_age"],
-        outbox_sync=v["outbox_sync"],
-        node_timeout_intervals=v["node_timeout_intervals"],
-        report_interval=v["report_interval"],
-        ha_discovery=v["ha_discovery"],
-        ha_prefix=v["ha_prefix"].strip("/"),
-        ha_discovery_remove=v["ha_discovery_remove"],
-        http_port=v["http_port"],
-        http_host=v["http_host"],
-        sources=sources,
-    )
+        values[opt.key] = convert(opt, raw, origin)
+    settings: Settings = build(Settings, values)
+    for plugin in plugins():
+        group = settings.sinks[plugin.name] = build(plugin.settings, values)
+        if hasattr(group, "bridge_id"):  # [gateways] a sink that names the bridge (MQTT)
+            group.bridge_id = settings.bridge_id
+    if not settings.enabled_sinks():
+        offs = ", ".join(p.off for p in plugins())
+        raise ConfigError(f"every sink is off ({offs}): that leaves the bridge nothing to do")
+    return settings
 
 
 def unknown_env(environ: Mapping[str, str]) -> list[str]:
     """IIOT_* variables that are not settings (likely typos), for a warning at start."""
-    known = {o.env for o in OPTIONS}
+    known = {o.env for o in options()}
     return sorted(k for k in environ if k.startswith("IIOT_") and k not in known)
+
+
+# -- the options table of docs/bridge.md -------------------------------------------------
+
+BEGIN = "<!-- options: generated by `python -m iiot_bridge.config --write docs/bridge.md` -->"
+END = "<!-- end of options -->"
+
+
+def _text(text: str) -> str:
+    """A table cell of prose: pipes and angle brackets escaped for Markdown."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def options_markdown() -> str:
+    """The options tables (one per group), generated from the declarations."""
+    out: list[str] = []
+    for cls in groups():
+        out += [
+            f"**{cls.title}**",
+            "",
+            "| flag | environment | TOML key | default | allowed | meaning |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for opt in cls.options():
+            flag = f"`{opt.flag}`" if opt.spec.flag else "(none)"
+            key = f"`{opt.key}`" if opt.spec.toml else "—"
+            allowed = _text(opt.range_text()) or "—"
+            shown = opt.shown_default()
+            default = "—" if shown == "(none)" else "`" + shown.replace("|", "\\|") + "`"
+            row = [flag, f"`{opt.env}`", key, default, allowed, _text(opt.spec.help)]
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def with_options(doc: str) -> str:
+    """``doc`` with the generated block between BEGIN and END replaced."""
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    return doc[:start] + "\n\n" + options_markdown() + "\n" + doc[end:]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="print or update the docs' options tables")
+    parser.add_argument("--write", type=Path, metavar="DOC", help="rewrite DOC's options block")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        print(options_markdown())
+        return 0
+    text = args.write.read_text(encoding="utf-8")
+    args.write.write_text(with_options(text), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import NamedTuple
 
-from iiot_codec.metrics import BY_NAME, UNIT
-
-# Where a reading goes (bit set in Reading.route). Stored in the outbox, so never renumber.
-TO_MQTT = 1
-TO_INFLUX = 2
-RETAIN = 4  # MQTT: publish retained (sensor values and counters; not rssi/snr)
-ROUTE_READING = TO_MQTT | TO_INFLUX | RETAIN
-ROUTE_LINK = TO_MQTT | TO_INFLUX
-ROUTE_SELF = TO_INFLUX  # the bridge's own backlog measurement
-
 BACKLOG = "bridge_backlog"
+GATEWAY_FRAMES = "bridge_gateway_frames"  # [gateways] frames heard per gateway (a counter)
+GATEWAY_DUPLICATES = "bridge_gateway_duplicates"  # its copies another gateway stored
 BRIDGE_NODE = "bridge"
+
+
+class Kind(IntEnum):
+    """What a row is. Stored in the outbox (never renumber); each sink declares the kinds it
+    accepts, so a sink added later still sees every row already waiting in the outbox."""
+
+    READING = 0  # a node's measurement or counter: the newest is kept (MQTT: retained)
+    LINK = 1  # link quality of one reception (rssi, snr): a stream, not a state
+    SELF = 2  # the bridge's own measurements (its backlog per sink)
+
+
+ALL_KINDS = frozenset(Kind)
+# The same as plain ints, for rows made per reading: sqlite3 binds an exact int at once but
+# takes a slow adapter lookup (an exception raised and cleared) for an int subclass.
+READING, LINK, SELF = (int(k) for k in Kind)
 
 
 class Reading(NamedTuple):
@@ -28,14 +36,10 @@ class Reading(NamedTuple):
     metric: str
     value: float
     ts_ns: int
-    route: int = ROUTE_READING
-    sink: str | None = None  # only for bridge_backlog: which sink's backlog
-
-
-def unit_of(metric: str) -> str:
-    """The `unit` tag of a metric (the codec's table; the bridge's backlog is a count)."""
-    row = BY_NAME.get(metric)
-    return row[UNIT] if row is not None else "count"
+    kind: int = READING
+    # Kind SELF only: the value of the metric's extra tag (catalog.SELF_METRICS): which
+    # sink's backlog, which gateway's frames.
+    sink: str | None = None
 
 
 def node_name(src: int) -> str:

@@ -8,7 +8,8 @@ enough snapshot. Gauges (queued, connected) are set by their owner the same way.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, fields
+import time
+from dataclasses import dataclass, field
 
 # Counters of the intake side (serial source and processors).
 INTAKE_COUNTERS = (
@@ -20,11 +21,15 @@ INTAKE_COUNTERS = (
     ("bad_crc", "frames with a bad CRC"),
     ("mic_failures", "frames whose MIC is missing or wrong"),
     ("duplicates", "frames already stored (retransmissions, resends)"),
+    ("cross_duplicates", "copies of frames another gateway or bridge stored (issue 15)"),
     ("gap_lines", "lines after a gap in node2's numbering, left for node2 to resend"),
+    ("stale_lines", "lines from before node2 answered the hello, left for node2 to resend"),
+    ("node2_boots", "boots of node2 named by its serial session"),
     ("readings", "readings accepted into the outbox"),
     ("acks_sent", "line acknowledgements written to node2"),
     ("ack_failures", "acknowledgements that could not be written"),
     ("drops", "readings dropped undelivered by the outbox limits"),
+    ("outbox_errors", "intake commits that failed (disk full, read-only, I/O error)"),
     ("serial_opens", "times the serial port was opened"),
 )
 
@@ -34,11 +39,24 @@ class SinkStats:
     """One sink's counters and gauges."""
 
     delivered: int = 0
-    rejected: int = 0  # dropped as invalid by the server (InfluxDB 400/422)
+    rejected: int = 0  # dropped as invalid by the server (InfluxDB 400/422, webhook 4xx)
     retries: int = 0
+    outbox_errors: int = 0  # outbox reads or cursor writes that failed
     queued: int = 0  # backlog in the outbox, updated by housekeeping
     connected: bool = False
+    running: bool = False  # the sink's thread is alive
     last_error: str = ""
+    # time.monotonic() of the last delivery (or of start): /healthz's stall check
+    progress_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class GatewayStats:
+    """One gateway's (serial port's) counters: what it heard, how much of it overlapped."""
+
+    frames: int = 0  # new frames heard through this gateway (its copies of shared ones too)
+    duplicates: int = 0  # its copies of frames another gateway or bridge stored
+    open: bool = False  # its serial port is open
 
 
 @dataclass
@@ -51,31 +69,30 @@ class Stats:
     bad_crc: int = 0
     mic_failures: int = 0
     duplicates: int = 0
+    cross_duplicates: int = 0
     gap_lines: int = 0
+    stale_lines: int = 0
+    node2_boots: int = 0
     readings: int = 0
     acks_sent: int = 0
     ack_failures: int = 0
     drops: int = 0
+    outbox_errors: int = 0
     serial_opens: int = 0
     serial_open: bool = False
+    outbox_error: str = ""  # why the last intake commit failed; "" while commits succeed
     sinks: dict[str, SinkStats] = field(default_factory=dict)
+    gateways: dict[str, GatewayStats] = field(default_factory=dict)  # by gateway label
+    pending_frames: int = 0  # frames waiting for the shared claims (Redis away)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def sink(self, name: str) -> SinkStats:
         with self._lock:
             return self.sinks.setdefault(name, SinkStats())
 
-    def snapshot(self) -> dict[str, object]:
-        """Plain dict of every counter, for logs and tests."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            if f.name.startswith("_") or f.name == "sinks":
-                continue
-            out[f.name] = getattr(self, f.name)
-        for name, s in sorted(self.sinks.items()):
-            for f in fields(s):
-                out[f"{name}_{f.name}"] = getattr(s, f.name)
-        return out
+    def gateway(self, label: str) -> GatewayStats:
+        with self._lock:
+            return self.gateways.setdefault(label, GatewayStats())
 
     def summary(self) -> str:
         """One log line: the counters that matter, sinks included."""
@@ -90,6 +107,11 @@ class Stats:
             f"console={self.console_lines}",
             f"drops={self.drops}",
         ]
+        if self.gateways:
+            parts.append(f"cross_duplicates={self.cross_duplicates}")
+            parts.append(f"pending={self.pending_frames}")
+        for label, g in sorted(self.gateways.items()):
+            parts.append(f"gateway {label}: frames={g.frames} duplicates={g.duplicates}")
         for name, s in sorted(self.sinks.items()):
             parts.append(f"{name}: delivered={s.delivered} queued={s.queued}")
         return " ".join(parts)

@@ -1,9 +1,10 @@
 """Grafana alert rules, built with grafana-foundation-sdk and written as a provisioning file.
 
 Each rule is Grafana's usual three steps: A = a Flux query giving one series per node (or sink),
-B = Reduce(last) to one number per series, C = Threshold on B. The SDK models rules in the
-HTTP API's shape; `render()` rewraps them in the file-provisioning shape (groups with a folder
-title and an org id) that Grafana reads from /etc/grafana/provisioning/alerting.
+B = Reduce(last) to one number per series, C = Threshold on B. The queries come from flux.py,
+but for the drop counter's, which only its rule needs (`drops_increase`). The SDK models rules
+in the HTTP API's shape; `render()` rewraps them in the file-provisioning shape (groups with a
+folder title and an org id) that Grafana reads from /etc/grafana/provisioning/alerting.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import yaml
 from grafana_foundation_sdk.builders import alerting, expr
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_model
+from schema import BRIDGE_NODE
+
+from iiot_codec.settings import SETTINGS
 
 FILE_NAME = "iiot-rules.yaml"
 FOLDER = "IIoT"
@@ -26,6 +30,35 @@ EXPRESSION_UID = "__expr__"
 
 Evaluator = Literal["gt", "lt", "outside_range"]
 NoData = Literal["Alerting", "NoData", "OK"]
+
+# Readings dropped at a node: node1 counts what its full queue had to let go, node2 the
+# frames and own readings its full serial ring could not keep. Both report the count in
+# their STATS frames as `queue_drops`, a counter that restarts from 0 when the node boots.
+DROPS = "queue_drops"
+DROPS_LOOKBACK_S = 15 * 60
+DEFAULTS = {row[0]: row[1] for row in SETTINGS}
+# The nodes send STATS every stats_interval_s: the look-back must hold at least two reports
+# at the boards' default for an increase to show between them.
+if 2 * DEFAULTS["stats_interval_s"] > DROPS_LOOKBACK_S:
+    raise ValueError("the drops rule's look-back holds fewer than two STATS reports")
+# How long node1's queue holds readings at the default settings, for the description.
+QUEUE_COVERS_MIN = DEFAULTS["queue_len"] * DEFAULTS["interval_s"] // 60
+
+
+def drops_increase(lookback: str) -> str:
+    """How much each node's drop counter grew over `lookback`, robust to reboots.
+
+    increase() sums the non-negative steps between reports; where the counter went down
+    (the node rebooted and counts from 0 again) it takes the new value as the step, so a
+    reboot never looks like drops, and drops after one still count.
+    """
+    return (
+        f"{flux.source(DROPS, start=lookback, stop='now()')}\n"
+        f'  |> filter(fn: (r) => r.node != "{BRIDGE_NODE}")\n'
+        "  |> increase()\n"
+        "  |> last()\n"
+        '  |> keep(columns: ["_time", "_value", "node"])'
+    )
 
 
 def _rule(
@@ -142,9 +175,34 @@ def rules() -> list[alerting.Rule]:
             # The bridge not running at all is caught by the node-silent rule.
             "OK",
             "warning",
-            "{{ $labels.sink }} outbox grew by {{ humanize $values.B.Value }} in 10 minutes",
-            "The bridge cannot deliver to {{ $labels.sink }} as fast as readings arrive: "
+            "{{ $labels.bridge }}: {{ $labels.sink }} outbox grew by "
+            "{{ humanize $values.B.Value }} in 10 minutes",
+            "Bridge {{ $labels.bridge }} cannot deliver to {{ $labels.sink }} as fast as "
+            "readings arrive: "
             "the sink is down or slow. Readings are kept on disk and sent when it returns.",
+        ),
+        _rule(
+            "iiot-readings-dropped",
+            "Readings dropped at a node",
+            drops_increase(f"-{DROPS_LOOKBACK_S // 60}m"),
+            DROPS_LOOKBACK_S,
+            "gt",
+            # Any drop is a reading lost for good: the one thing custody is there to prevent.
+            [0],
+            "0s",
+            # A node with fewer than two reports in the window has nothing to compare; its
+            # silence is the "node silent" rule's job.
+            "OK",
+            "critical",
+            "{{ $labels.node }} dropped {{ humanize $values.B.Value }} readings"
+            f" in {DROPS_LOOKBACK_S // 60} minutes",
+            "{{ $labels.node }} reported a growing queue_drops counter: readings were lost "
+            "for good. On node1 its queue was full: the gateway or the host was away longer "
+            f"than the queue covers ({QUEUE_COVERS_MIN} minutes at the default settings). "
+            "On node2 its serial ring was full (the host away) for its own readings or for "
+            "frames it does not acknowledge, which it cannot tell to wait. Check the bridge, "
+            "node2's serial cable and the radio link. A node rebooting (its counter starting "
+            "again from 0) does not fire this rule.",
         ),
     ]
 

@@ -130,11 +130,22 @@ def crc_error_rate() -> str:
 
 
 def backlog_series() -> str:
-    """Readings waiting in the bridge's outbox, one line per sink."""
+    """Readings waiting in each bridge's outbox, one line per bridge and sink."""
     return (
         f"{source('bridge_backlog')}\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
-        '  |> keep(columns: ["_time", "_value", "sink"])'
+        '  |> keep(columns: ["_time", "_value", "bridge", "sink"])'
+    )
+
+
+def gateway_increase(measurement: str) -> str:
+    """A bridge's per-gateway counter (frames heard, cross-gateway duplicates) as counts per
+    window, one line per gateway; nonNegative drops the step a bridge restart causes."""
+    return (
+        f"{source(measurement)}\n"
+        "  |> aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)\n"
+        "  |> difference(nonNegative: true)\n"
+        '  |> keep(columns: ["_time", "_value", "bridge", "gateway"])'
     )
 
 
@@ -187,5 +198,6 @@ def alert_backlog_growth(lookback: str) -> str:
         "  |> difference()\n"
         "  |> sum()\n"
         # sum() drops _time; give the single point one so Grafana sees a time series.
-        "  |> map(fn: (r) => ({_time: r._stop, sink: r.sink, _value: float(v: r._value)}))"
+        "  |> map(fn: (r) => ({_time: r._stop, bridge: r.bridge, sink: r.sink,\n"
+        "      _value: float(v: r._value)}))"
     )

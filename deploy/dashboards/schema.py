@@ -1,12 +1,16 @@
 """The InfluxDB data the bridge writes: the one contract dashboards and alert rules may query.
 
-Kept as plain data (no imports from the bridge) so the dashboard tests and, later, the bridge's
-own tests can both check themselves against the same table.
+Derived from the bridge's host-side metric table (iiot_bridge.catalog, itself derived from
+the codec's), so a metric added to the codec is a measurement here without an edit.
 """
 
 from __future__ import annotations
 
 from typing import TypedDict
+
+from iiot_bridge import catalog
+from iiot_bridge.model import BRIDGE_NODE as BRIDGE_NODE
+from iiot_bridge.outputs import SINK_MODULES
 
 BUCKET = "telemetry"
 # Every point carries exactly one field.
@@ -22,40 +26,20 @@ class Measurement(TypedDict):
 
 _READING_TAGS = frozenset({"node", "unit"})
 
-
-def _reading(unit: str) -> Measurement:
-    return {"tags": _READING_TAGS, "unit": unit}
-
-
-# measurement name -> the tag keys its points carry and the value of its `unit` tag.
+# measurement name -> the tag keys its points carry and the value of its `unit` tag:
+# every metric of a node (readings, counters, link quality, tagged with the node), then the
+# bridge's own measurements (node=bridge).
 MEASUREMENTS: dict[str, Measurement] = {
-    # Sensor readings, tagged with the node that took them.
-    "temperature": _reading("celsius"),
-    "humidity": _reading("percent"),
-    "pressure": _reading("hPa"),
-    "gas_resistance": _reading("ohms"),
-    "voltage": _reading("volt"),
-    # Gateway counters, reported by node2 as cumulative counts since its boot.
-    "packets_received": _reading("count"),
-    "crc_errors": _reading("count"),
-    "duplicates": _reading("count"),
-    "auth_failures": _reading("count"),
-    "queue_drops": _reading("count"),
-    "uptime": _reading("seconds"),
-    # Link quality of each frame heard over the air, tagged with the source node.
-    "rssi": _reading("dBm"),
-    "snr": _reading("dB"),
-    # The bridge's own outbox depth per sink (node=bridge).
-    "bridge_backlog": {"tags": frozenset({"node", "unit", "sink"}), "unit": "count"},
+    m.name: {"tags": _READING_TAGS, "unit": m.unit} for m in catalog.METRICS
+} | {
+    name: {"tags": _READING_TAGS | extra, "unit": unit}
+    for name, (unit, extra) in catalog.SELF_METRICS.items()
 }
 
 # Tags whose values are a closed set (`node` is open: node1, node2, ..., bridge).
 TAG_VALUES: dict[str, frozenset[str]] = {
-    "sink": frozenset({"mqtt", "influx"}),
+    "sink": frozenset(SINK_MODULES),
     "unit": frozenset(m["unit"] for m in MEASUREMENTS.values()),
 }
-
-# The node tag of the bridge's self-metrics: not a sensor node, so dashboards leave it out.
-BRIDGE_NODE = "bridge"
 
 ALL_TAGS: frozenset[str] = frozenset().union(*(m["tags"] for m in MEASUREMENTS.values()))

@@ -1,96 +1,52 @@
 """iiot_codec: the air-frame and serial-line codec shared by node1, node2, the bridge and
 the simulator. Pure Python, no I/O: runs unchanged on MicroPython and CPython.
 
-Public API (docs/protocol.md): crc16, encode_telemetry, encode_stats, encode_ack, decode,
-encode_line, decode_line, encode_host_ack, decode_host_ack, format_value, CodecError.
+Public API (docs/protocol.md, section 5): encode_readings, encode_telemetry, encode_stats,
+encode_ack, decode, decode_ack, peek, place_counter, classify, crc16, encode_line,
+decode_line, encode_host_ack, encode_downlink, encode_hello, encode_session, Session,
+session_from_object, decode_host_line, decode_host_ack, format_value, quantize, metric,
+CodecError, and the tables ROWS, LINK_ROWS, BY_ID, BY_NAME (settings:
+iiot_codec.settings).
+
+On the host every name is imported at once. On a board each submodule is loaded on the
+first use of one of its names (node1 never touches the serial line or the duplicate rule,
+and every module not loaded is heap the board keeps).
 """
 
-from .counter import DUPLICATE, NEW, RESET, STALE, classify
-from .crc import crc16
-from .errors import CodecError
-from .frame import (
-    ACK,
-    F_ACK_REQ,
-    F_AGE,
-    F_FCNT_HI,
-    F_MIC,
-    F_RESYNC,
-    STATS,
-    TELEMETRY,
-    VERSION,
-    Frame,
-    decode,
-    encode_ack,
-    encode_stats,
-    encode_telemetry,
-    place_counter,
-)
-from .metrics import BY_ID, BY_NAME, LINK_ROWS, ROWS, Metric, format_value, metric
-from .mic import KEY_LEN, MIC_LEN, hmac_sha256
+import sys
 
-__version__ = "0.1.0"
+__version__ = "2.0.0"
 
-# The serial-line half of the API is loaded on first use: node1 never touches the serial
-# line, and not importing it saves it about 2.5 KB of heap on the board.
-_LINE_API = (
-    "Line",
-    "decode_host_ack",
-    "decode_line",
-    "encode_host_ack",
-    "encode_line",
-    "line_from_object",
-    "parse_object",
-)
+# Where each public name lives, for the board's lazy loading: one string per submodule,
+# the names separated (and surrounded) by spaces. Strings, not a dict of names, because
+# every name in a dict would be interned for good in the board's small heap.
+_API: "tuple[tuple[str, str], ...]" = (
+    ("frame", " ACK BATCH F_ACK_REQ F_AGE F_FCNT_HI F_HOLD F_MIC F_RESYNC OPT_RETRY_S STATS"
+     " TELEMETRY VERSION Frame decode_ack encode_ack encode_readings encode_stats"
+     " encode_telemetry peek place_counter "),
+    ("decode", " DUPLICATE NEW RESET STALE classify decode "),
+    ("wire", " CodecError KEY_LEN MIC_LEN crc16 hmac_sha256 "),
+    ("metrics", " BY_NAME LINK_ROWS ROWS quantize "),
+    ("values", " BY_ID Metric format_value metric "),
+    ("line", " Line Session decode_host_ack decode_host_line decode_line encode_downlink"
+     " encode_hello encode_host_ack encode_line encode_session line_from_object"
+     " parse_object session_from_object "),
+)  # fmt: skip
 
 
-def __getattr__(name):
-    if name in _LINE_API:
-        # Not `from . import line`: on MicroPython that looks `line` up on this package
-        # first, which calls this __getattr__ again.
-        import iiot_codec.line as line
-
-        return getattr(line, name)
+def __getattr__(name: str) -> object:
+    key = " " + name + " "
+    for module, names in _API:
+        if key in names:
+            # Not `from . import frame`: on MicroPython that looks the name up on this
+            # package first, which calls this __getattr__ again.
+            value = getattr(__import__("iiot_codec." + module, None, None, (name,)), name)
+            globals()[name] = value  # the next lookup finds it without coming here
+            return value
     raise AttributeError(name)
 
 
-__all__ = [
-    "ACK",
-    "DUPLICATE",
-    "NEW",
-    "RESET",
-    "STALE",
-    "classify",
-    "BY_ID",
-    "BY_NAME",
-    "F_ACK_REQ",
-    "F_AGE",
-    "F_FCNT_HI",
-    "F_MIC",
-    "F_RESYNC",
-    "KEY_LEN",
-    "LINK_ROWS",
-    "MIC_LEN",
-    "ROWS",
-    "STATS",
-    "TELEMETRY",
-    "VERSION",
-    "CodecError",
-    "Frame",
-    "Line",
-    "Metric",
-    "crc16",
-    "decode",
-    "decode_host_ack",
-    "decode_line",
-    "encode_ack",
-    "encode_host_ack",
-    "encode_line",
-    "encode_stats",
-    "encode_telemetry",
-    "format_value",
-    "hmac_sha256",
-    "line_from_object",
-    "metric",
-    "parse_object",
-    "place_counter",
-]
+if sys.implementation.name != "micropython":
+    # The host imports every name now (and type checkers see them); the board never loads
+    # _host (its bytecode alone would cost the board 1.5 KB of heap).
+    from ._host import *  # noqa: F403  (also sets __all__)

@@ -2,25 +2,32 @@
 
 Names and unit tags are part of the MQTT topic and InfluxDB schema contract. Ids are the
 on-air identifiers: never renumber one, only add new ids (decoders skip ids they do not know).
-The table is kept as tuples, not objects: on the board every byte of heap counts.
+The table is kept as tuples, not objects: on the board every byte of heap counts (host-side
+helpers, Metric objects and payload text, are in values.py).
 """
 
-from .errors import CodecError
+from .wire import CodecError
+
+if False:  # type checkers only: MicroPython has no typing module (this compiles to nothing)
+    from typing import Final, TypeAlias
+
+    # id (None for link metadata), name, unit tag, decimals of resolution, signed
+    Row: TypeAlias = "tuple[int | None, str, str, int, bool]"
 
 # Scaled magnitudes must fit 31 bits. A board float32 (24-bit mantissa) rounds back to the
 # decimal it was meant to be while |value * scale| < 2**22 (with float32 arithmetic, as on
 # the STM32), which covers every real reading.
-MAX_SCALED = 0x7FFFFFFF
+MAX_SCALED: "Final" = 0x7FFFFFFF
 
 # Row fields
-ID = 0
-NAME = 1
-UNIT = 2
-DECIMALS = 3
-SIGNED = 4
+ID: "Final" = 0
+NAME: "Final" = 1
+UNIT: "Final" = 2
+DECIMALS: "Final" = 3
+SIGNED: "Final" = 4
 
 # id, name, unit tag, decimals of resolution, signed
-ROWS = (
+ROWS: "tuple[tuple[int, str, str, int, bool], ...]" = (
     (0, "temperature", "celsius", 2, True),
     (1, "humidity", "percent", 2, False),
     (2, "pressure", "hPa", 2, False),
@@ -32,43 +39,32 @@ ROWS = (
     (8, "auth_failures", "count", 0, False),
     (9, "queue_drops", "count", 0, False),
     (10, "uptime", "seconds", 0, False),
+    # node health (node1's and node2's STATS frames)
+    (11, "queue_depth", "count", 0, False),  # readings (node1) or lines (node2) waiting
+    (12, "retransmissions", "count", 0, False),
+    (13, "failed_rounds", "count", 0, False),  # frames given up on after every retry
+    (14, "radio_errors", "count", 0, False),  # radio init, send and receive failures
+    (15, "sensor_errors", "count", 0, False),
+    (16, "free_heap", "bytes", 0, False),
+    (17, "memory_errors", "count", 0, False),  # MemoryError caught and survived
+    (18, "acks_rejected", "count", 0, False),  # forged, replayed or unverifiable ACKs
+    (19, "holds", "count", 0, False),  # "hold it" ACKs received (node1) or sent (node2)
+    # settings in effect (a node confirms a setting sent down by reporting it)
+    (20, "interval_s", "seconds", 0, False),
 )
 # Link quality is metadata of the serial line, not part of a frame; it still has a unit and
 # a resolution for the MQTT payload and the InfluxDB point.
-LINK_ROWS = (
+LINK_ROWS: "tuple[Row, ...]" = (
     (None, "rssi", "dBm", 0, True),
     (None, "snr", "dB", 2, True),
 )
 
-BY_ID = {row[ID]: row for row in ROWS}
-BY_NAME = {row[NAME]: row for row in ROWS + LINK_ROWS}
-MAX_METRIC_ID = 34  # a 5-byte presence bitmap varint holds ids 0..34
+# An id is the row's position in ROWS: decoders index the table by id.
+BY_NAME: "dict[str, Row]" = {row[NAME]: row for row in ROWS + LINK_ROWS}
+MAX_METRIC_ID: "Final" = 34  # a 5-byte presence bitmap varint holds ids 0..34
 
 
-class Metric:
-    """One row of the table as an object, for host code (the board uses the rows)."""
-
-    def __init__(self, row):
-        self.id, self.name, self.unit, self.decimals, self.signed = row
-        self.scale = 10**self.decimals
-
-    def __repr__(self):
-        return "Metric(%r)" % (self.name,)
-
-
-def _row(name):
-    row = BY_NAME.get(name)
-    if row is None:
-        raise CodecError("metric", "unknown metric %r" % (name,))
-    return row
-
-
-def metric(name):
-    """The Metric for ``name`` (air or link metric); CodecError if unknown."""
-    return Metric(_row(name))
-
-
-def to_scaled(row, value):
+def to_scaled(row: "Row", value: float) -> int:
     """Round ``value`` to the metric's resolution as an integer (half away from zero).
 
     Done explicitly instead of with round(): CPython and MicroPython must give the same
@@ -86,18 +82,11 @@ def to_scaled(row, value):
     return n
 
 
-def from_scaled(row, n):
+def from_scaled(row: "Row", n: int) -> float:
     return n / 10 ** row[DECIMALS] if row[DECIMALS] else float(n)
 
 
-def format_value(name, value):
-    """Plain decimal text at the metric's resolution: "27.60" for a temperature of 27.6."""
-    row = _row(name)
-    n = to_scaled(row, value)
-    decimals = row[DECIMALS]
-    if not decimals:
-        return "%d" % n
-    sign = "-" if n < 0 else ""
-    whole, frac = divmod(-n if n < 0 else n, 10**decimals)
-    digits = "%d" % frac
-    return "%s%d.%s%s" % (sign, whole, "0" * (decimals - len(digits)), digits)
+def quantize(name: str, value: float) -> float:
+    """``value`` at the resolution metric ``name`` travels with: what the receiver will get."""
+    row = BY_NAME[name]
+    return from_scaled(row, to_scaled(row, value))

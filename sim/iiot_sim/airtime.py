@@ -43,7 +43,7 @@ class ChipSettings:
 
     @classmethod
     def from_message(cls, msg: list[float]) -> ChipSettings:
-        """From the stand-in radio's registers message (see mp/lora/__init__.py): [freq,
+        """From the SX1276 model's settings message (mp/_simhw/sx1276.py): [freq,
         sf, bw, coding rate, crc, implicit header, preamble, syncword, dBm, iq rx, iq tx]."""
         freq, sf, bw, cr, crc, ih, pre, sw, dbm, iqrx, iqtx = msg
         return cls(

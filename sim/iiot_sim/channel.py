@@ -1,7 +1,8 @@
 """The radio channel: a hub in the orchestrator that every simulated SX1276 talks to over UDP.
 
-Each board's `lora` stand-in has one UDP socket on 127.0.0.1 and sends the hub its chip
-settings, the start of every receive and transmission, and its watchdog feeds. The hub
+Each board's SX1276 register model (behind micropython-lib's real driver) has one UDP socket
+on 127.0.0.1 and sends the hub its chip settings, the start of every receive and
+transmission, and its watchdog feeds. The hub
 delivers each packet to every other board that is listening when the packet's preamble
 arrives and still listening when it ends (time on air computed like the chip), with loss,
 bit corruption, latency, RSSI/SNR per link, receiver sensitivity and collisions. Half duplex
@@ -15,6 +16,7 @@ The wire format is described in mp/_simhw/hub.py.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import json
@@ -124,6 +126,7 @@ class Hub:
         self._tx_ids = itertools.count(1)
         self.transmissions: deque[Transmission] = deque(maxlen=20000)
         self.stats: dict[str, int] = {}
+        self.by_receiver: dict[int, dict[str, int]] = {}  # node -> outcome -> count
         self.listeners: list[Callable[[Transmission], None]] = []
         self.on_wdt_expired: Callable[[int], None] | None = None
         self.on_reset_request: Callable[[int, str], None] | None = None
@@ -296,9 +299,10 @@ class Hub:
             self._boards[node] = _Board(node=node, addr=addr)
             self._by_addr[addr] = node
             return
-        node = self._by_addr.get(addr)
-        if node is None:
+        known = self._by_addr.get(addr)
+        if known is None:
             return  # a board that has been forgotten (restarting)
+        node = known
         board = self._boards[node]
         if kind == b"C":
             board.settings = ChipSettings.from_message(json.loads(data[1:]))
@@ -389,16 +393,35 @@ class Hub:
             corrupt = apply_link and self._rng.random() < link.corrupt
             self._at(
                 start + detect_after,
-                lambda node=node, rssi=rssi, snr=snr, lost=lost, corrupt=corrupt, end=start + toa: (
-                    self._detect(tx, node, rssi, snr, lost, corrupt, end, finished)
+                functools.partial(
+                    self._detect, tx, node, rssi, snr, lost, corrupt, start + toa, finished
                 ),
             )
 
-    def _outcome(self, tx: Transmission, node: int, outcome: str, rssi=None, snr=None) -> None:
+    def _outcome(
+        self,
+        tx: Transmission,
+        node: int,
+        outcome: str,
+        rssi: float | None = None,
+        snr: float | None = None,
+    ) -> None:
         tx.receptions[node] = Reception(node, outcome, rssi, snr)
         self._count(outcome)
+        per = self.by_receiver.setdefault(node, {})
+        per[outcome] = per.get(outcome, 0) + 1
 
-    def _detect(self, tx, node, rssi, snr, lost, corrupt, end, finished) -> None:
+    def _detect(
+        self,
+        tx: Transmission,
+        node: int,
+        rssi: float,
+        snr: float,
+        lost: bool,
+        corrupt: bool,
+        end: float,
+        finished: Callable[[], None],
+    ) -> None:
         board = self._boards.get(node)
         if board is None:
             self._outcome(tx, node, "gone")
@@ -436,7 +459,16 @@ class Hub:
             return
         finished()
 
-    def _end(self, tx, node, session, rssi, snr, corrupt, finished) -> None:
+    def _end(
+        self,
+        tx: Transmission,
+        node: int,
+        session: int,
+        rssi: float,
+        snr: float,
+        corrupt: bool,
+        finished: Callable[[], None],
+    ) -> None:
         try:
             board = self._boards.get(node)
             if board is None or board.locked is not tx or board.rx_session != session:

@@ -55,16 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the node firmware in the MicroPython unix port with simulated "
         "sensors and radio; node2's serial port appears as a pty.",
     )
+    sim = SimConfig()  # the defaults: the firmware's own (iiot_codec.settings)
+    radio = RadioConfig()
     g = p.add_argument_group("boards")
     g.add_argument("--nodes", type=int, default=1, help="node1 instances (ids 1, 3, 4, ...)")
+    g.add_argument("--gateways", type=int, default=1,
+                   help="node2 gateways (ids 2, 100, 101, ...; a pty each)")  # fmt: skip
     g.add_argument("--interval-ms", type=int, help="report interval in ms (overrides -s)")
-    g.add_argument("--interval-s", type=int, default=10, help="report interval, s (10)")
+    g.add_argument("--interval-s", type=int, default=sim.interval_s,
+                   help=f"report interval, s ({sim.interval_s})")  # fmt: skip
     g.add_argument("--keys", help='MIC keys: "1=<32 hex>,3=..." or a JSON object')
     g.add_argument("--key-file", type=Path, help="MIC keys file (JSON or NODE=HEX lines)")
-    g.add_argument("--heapsize", default="128K", help="MicroPython heap per board (128K)")
-    g.add_argument("--max-retries", type=int, default=3)
-    g.add_argument("--queue-len", type=int, default=360)
-    g.add_argument("--stats-interval-s", type=int, default=60)
+    g.add_argument("--heapsize", default=sim.heapsize,
+                   help=f"MicroPython heap per board ({sim.heapsize})")  # fmt: skip
+    g.add_argument("--max-retries", type=int, default=sim.max_retries)
+    g.add_argument("--queue-len", type=int, default=sim.queue_len)
+    g.add_argument("--stats-interval-s", type=int, default=sim.stats_interval_s)
     g.add_argument("--duty-cycle-pct", type=float)
     g.add_argument("--config", action="append", default=[], metavar="KEY=JSON",
                    help="extra config.json key for every board (repeatable)")  # fmt: skip
@@ -72,12 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--repo", type=Path, help="project checkout with node1/, node2/, shared/")
     g.add_argument("--shared-dir", type=Path, help="the boards' shared modules (repo/shared)")
     r = p.add_argument_group("radio (config.json `radio`)")
-    r.add_argument("--freq-khz", type=int, default=915000)
-    r.add_argument("--sf", type=int, default=7, choices=range(6, 13))
-    r.add_argument("--bw", default="125", choices=sorted(BANDWIDTHS_HZ, key=float))
-    r.add_argument("--coding-rate", type=int, default=5, choices=range(5, 9))
-    r.add_argument("--output-power", type=int, default=14)
-    r.add_argument("--preamble-len", type=int, default=12)
+    r.add_argument("--freq-khz", type=int, default=radio.freq_khz)
+    r.add_argument("--sf", type=int, default=radio.sf, choices=range(6, 13))
+    r.add_argument("--bw", default=radio.bw, choices=sorted(BANDWIDTHS_HZ, key=float))
+    r.add_argument("--coding-rate", type=int, default=radio.coding_rate, choices=range(5, 9))
+    r.add_argument("--output-power", type=int, default=radio.output_power)
+    r.add_argument("--preamble-len", type=int, default=radio.preamble_len)
     c = p.add_argument_group("channel")
     c.add_argument("--loss", type=_probability, default=0.0, help="packet loss probability")
     c.add_argument("--corrupt", type=_probability, default=0.0, help="bit-flip probability")
@@ -133,6 +139,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise ConfigError(f"--config {item!r}: value must be JSON") from e
     return SimConfig(
         nodes=args.nodes,
+        gateways=args.gateways,
         interval_s=args.interval_s,
         interval_ms=args.interval_ms,
         keys=keys,
@@ -185,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(f"serial: {sim.serial_path}", flush=True)
+        for gw in sim.gateways[1:]:
+            print(f"serial of gateway {gw}: {sim.serial_path_of(gw)}", flush=True)
         if config.pty_link:
             print(f"link: {config.pty_link}", flush=True)
         sim.run(args.duration, stop)

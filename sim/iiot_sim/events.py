@@ -55,7 +55,9 @@ class Forwarded:
     rssi: int | None
     snr: float | None
     t: float
-    age_s: int
+    boot: int  # node2's boot that wrote it (line numbers start again at each)
+    age_ms: int  # of the newest reading in the frame
+    hold_ms: int  # how long node2 held it before the first write seen
     writes: int = 1
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,8 +69,10 @@ class Forwarded:
             "n": self.n,
             "rssi": self.rssi,
             "snr": self.snr,
-            "age_s": self.age_s,
+            "age_ms": self.age_ms,
+            "hold_ms": self.hold_ms,
             "t": round(self.t, 3),
+            "boot": self.boot,
             "writes": self.writes,
         }
 
@@ -79,10 +83,13 @@ class NodeLog:
     role: str
     boots: list[dict[str, Any]] = field(default_factory=list)
     readings: dict[tuple[int, int], Reading] = field(default_factory=dict)
-    by_fcnt: dict[int, tuple[int, int]] = field(default_factory=dict)  # fcnt -> (boot, rn)
+    # fcnt -> the (boot, rn) of every reading that went out under it (a batch has several)
+    by_fcnt: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     acked: set[int] = field(default_factory=set)
     heap: dict[str, int] = field(default_factory=dict)
     heap_samples: int = 0
+    # the radio's SPI transactions and receive-window time since each boot (heap events)
+    radio_by_boot: dict[int, dict[str, int]] = field(default_factory=dict)
     console_lines: int = 0
     bad_events: int = 0
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))
@@ -90,6 +97,8 @@ class NodeLog:
     forwarded: list[Forwarded] = field(default_factory=list)
     bad_lines: int = 0
     serial_lines: int = 0
+    host_acks: list[tuple[int, float, int]] = field(default_factory=list)  # (boot, t, n)
+    host_buf: bytes = b""
     last_fcnt: dict[int, int] = field(default_factory=dict)  # src -> last forwarded counter
 
 
@@ -99,9 +108,11 @@ class EventLog:
     def __init__(self, roles: dict[int, str], gateway: int) -> None:
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
-        self.gateway = gateway
+        self.gateway = gateway  # the first gateway
+        self.gateways = {n for n, role in roles.items() if role == "node2"} | {gateway}
         self.nodes = {n: NodeLog(n, role) for n, role in roles.items()}
-        self._forward_by_n: dict[int, Forwarded] = {}
+        # per gateway: line number -> what it forwarded (the host may see a line again)
+        self._forward_by_n: dict[int, dict[int, Forwarded]] = {g: {} for g in self.gateways}
         self.changed = threading.Condition(self._lock)
 
     def now(self) -> float:
@@ -116,8 +127,8 @@ class EventLog:
             log = self.nodes[node]
             log.boots.append({"boot": len(log.boots), "t": round(self.now(), 3), "cause": cause,
                               "pid": pid, "fcnt": None, "exit": None})  # fmt: skip
-            if node == self.gateway:
-                self._forward_by_n.clear()  # line numbers start again after a reset
+            if node in self.gateways:
+                self._forward_by_n[node].clear()  # line numbers start again after a reset
             self.changed.notify_all()
             return len(log.boots) - 1
 
@@ -143,7 +154,7 @@ class EventLog:
                         self._event(log, event)
                     else:
                         log.bad_events += 1
-            elif text.startswith("{") and node == self.gateway:
+            elif text.startswith("{") and node in self.gateways:
                 self._serial(log, text)
             else:
                 log.tail.append(text)
@@ -158,6 +169,10 @@ class EventLog:
         rn = ev.get("rn")
         if kind == "heap":
             log.heap_samples += 1
+            for key, name in (("spi", "spi_transactions"), ("rx_ms", "rx_window_ms")):
+                value = ev.get(key)
+                if isinstance(value, int):
+                    log.radio_by_boot.setdefault(boot, {})[name] = value
             for key in ("peak_live", "peak_alloc", "live", "total", "standin"):
                 value = ev.get(key)
                 if isinstance(value, int) and value > log.heap.get(key, -1):
@@ -166,20 +181,42 @@ class EventLog:
             if log.boots:
                 log.boots[-1]["fcnt"] = ev.get("fcnt")
         elif kind == "reading" and isinstance(rn, int):
-            values = ev.get("r") if isinstance(ev.get("r"), dict) else {}
+            raw = ev.get("r")
+            values: dict[str, float] = raw if isinstance(raw, dict) else {}
             log.readings[(boot, rn)] = Reading(log.node, boot, rn, self.now(), values)
-        elif kind == "tx" and isinstance(rn, int) and isinstance(ev.get("fcnt"), int):
-            reading = log.readings.get((boot, rn))
-            if reading is None:  # a tx for a reading we did not see: keep it anyway
-                reading = log.readings[(boot, rn)] = Reading(log.node, boot, rn, self.now(), {})
-            reading.tx.append((ev["fcnt"], self.now()))
-            log.by_fcnt[ev["fcnt"]] = (boot, rn)
+        elif kind == "tx" and isinstance(ev.get("fcnt"), int):
+            rns = ev.get("rns", [rn])
+            carried = log.by_fcnt.setdefault(ev["fcnt"], [])
+            for one in rns if isinstance(rns, list) else []:
+                if not isinstance(one, int):
+                    continue
+                reading = log.readings.get((boot, one))
+                if reading is None:  # a tx for a reading we did not see: keep it anyway
+                    reading = Reading(log.node, boot, one, self.now(), {})
+                    log.readings[(boot, one)] = reading
+                reading.tx.append((ev["fcnt"], self.now()))
+                carried.append((boot, one))
         elif kind == "acked" and isinstance(ev.get("fcnt"), int):
             log.acked.add(ev["fcnt"])
         elif kind == "queued" and isinstance(rn, int) and (boot, rn) in log.readings:
             log.readings[(boot, rn)].queued = True
         elif kind == "drop" and isinstance(rn, int) and (boot, rn) in log.readings:
             log.readings[(boot, rn)].dropped = True
+
+    def host_input(self, data: bytes, gateway: int | None = None) -> None:
+        """What the host wrote to a node2: its acknowledgements, when the number grows."""
+        with self._lock:
+            log = self.nodes[self.gateway if gateway is None else gateway]
+            log.host_buf += data
+            *lines, log.host_buf = log.host_buf.split(b"\n")
+            boot = len(log.boots) - 1
+            for raw in lines:
+                n = iiot_codec.decode_host_ack(raw)
+                if n is None:
+                    continue
+                last = log.host_acks[-1] if log.host_acks else None
+                if last is None or last[0] != boot or n > last[2]:
+                    log.host_acks.append((boot, round(self.now(), 3), n))
 
     def _serial(self, log: NodeLog, text: str) -> None:
         log.serial_lines += 1
@@ -191,17 +228,18 @@ class EventLog:
         except iiot_codec.CodecError:
             log.bad_lines += 1
             return
-        if line.n is not None and line.n in self._forward_by_n:
-            known = self._forward_by_n[line.n]
+        by_n = self._forward_by_n[log.node]
+        if line.n is not None and line.n in by_n:
+            known = by_n[line.n]
             if known.seq == frame.seq and known.src == frame.src:
                 known.writes += 1  # node2 re-sent a line the host had not acknowledged
                 return
         fcnt = self._full_counter(log, frame)
         record = Forwarded(frame.src, frame.kind, frame.seq, fcnt, line.n, line.rssi, line.snr,
-                           self.now(), frame.age_s)  # fmt: skip
+                           self.now(), len(log.boots) - 1, frame.age_ms, line.hold_ms)  # fmt: skip
         log.forwarded.append(record)
         if line.n is not None:
-            self._forward_by_n[line.n] = record
+            by_n[line.n] = record
 
     def _full_counter(self, log: NodeLog, frame: iiot_codec.Frame) -> int:
         if frame.fcnt_hi is not None:

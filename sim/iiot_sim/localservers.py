@@ -1,8 +1,11 @@
 """Real servers on free local ports, for tests, `make demo` and `make bench`.
 
 * :class:`Mosquitto` runs ``/usr/sbin/mosquitto`` with a generated config (one listener on
-  127.0.0.1, optional password file built with ``mosquitto_passwd``, optional persistence).
+  127.0.0.1, optional persistence). Anonymous by default; with ``users`` (for instance one
+  user and a :func:`new_password`) it refuses anonymous clients and builds a password file
+  with ``mosquitto_passwd``, as a production broker does.
   It can be stopped, SIGKILLed and restarted on the same port, so clients see a real outage.
+* :class:`Redis` runs Debian's ``redis-server`` (the bridges' shared duplicate claims).
 * :class:`VictoriaMetrics` runs ``/usr/bin/victoria-metrics``, which accepts the InfluxDB v2
   write API influxdb-client uses (``/api/v2/write``). Read back with :meth:`export` (raw
   samples, ``/api/v1/export``) or :meth:`query` (``/api/v1/query``). Series are named
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -34,10 +38,16 @@ from typing import Any, Self
 MOSQUITTO_BIN = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD_BIN = "/usr/bin/mosquitto_passwd"
 VICTORIA_BIN = "/usr/bin/victoria-metrics"
+REDIS_BIN = "/usr/bin/redis-server"  # [gateways] issue 15: the bridges' shared dedup store
 
 
 class ServerError(RuntimeError):
     """A local server could not be started or did not become ready in time."""
+
+
+def new_password(nbytes: int = 8) -> str:
+    """A random password of hex digits (nothing a shell or a URL needs to quote)."""
+    return secrets.token_hex(nbytes)
 
 
 def free_port() -> int:
@@ -76,11 +86,15 @@ class _Process:
 
     name = "server"
 
-    def __init__(self, workdir: Path | None, port: int | None) -> None:
+    def __init__(self, workdir: Path | None, port: int | None, own_session: bool = False) -> None:
         self._own_dir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"iiot-{self.name}-"))
+        # Absolute: the server runs in this directory and its config names files in it.
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"iiot-{self.name}-")).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        # A session (process group) of its own: a Ctrl-C in the terminal does not reach the
+        # server, which its owner then stops in order (the demo reads the database last).
+        self.own_session = own_session
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / f"{self.name}.log"
 
@@ -109,6 +123,7 @@ class _Process:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
+                start_new_session=self.own_session,
             )
         proc = self.proc
 
@@ -174,6 +189,7 @@ class Mosquitto(_Process):
     ``users`` maps user names to passwords: with it, anonymous clients are refused and a
     password file is generated with ``mosquitto_passwd``. ``persistence`` keeps retained
     messages and sessions across restarts (in ``workdir``), like a production broker.
+    ``own_session`` (both servers) keeps a terminal's Ctrl-C from reaching the server.
     """
 
     name = "mosquitto"
@@ -185,8 +201,9 @@ class Mosquitto(_Process):
         users: dict[str, str] | None = None,
         persistence: bool = True,
         extra_config: str = "",
+        own_session: bool = False,
     ) -> None:
-        super().__init__(workdir, port)
+        super().__init__(workdir, port, own_session)
         self.users = dict(users or {})
         self.persistence = persistence
         self.extra_config = extra_config
@@ -195,6 +212,12 @@ class Mosquitto(_Process):
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    def user_url(self, user: str | None = None) -> str:
+        """``mqtt://user@127.0.0.1:port`` for ``user`` (default: the first of ``users``); the
+        plain :attr:`url` when the broker has no users. The password never goes in a URL."""
+        user = user or next(iter(self.users), None)
+        return f"mqtt://{user}@127.0.0.1:{self.port}" if user else self.url
 
     def prepare(self) -> None:
         lines = [f"listener {self.port} 127.0.0.1"]
@@ -251,8 +274,9 @@ class VictoriaMetrics(_Process):
         port: int | None = None,
         dedup_ms: int = 1,
         extra_args: list[str] | None = None,
+        own_session: bool = False,
     ) -> None:
-        super().__init__(workdir, port)
+        super().__init__(workdir, port, own_session)
         self.dedup_ms = dedup_ms
         self.extra_args = list(extra_args or [])
 
@@ -327,6 +351,44 @@ class VictoriaMetrics(_Process):
         self.flush()
         body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
         return dict(json.loads(body)["data"])
+
+
+class Redis(_Process):  # [gateways] issue 15
+    """Debian's ``redis-server`` on 127.0.0.1:``port``, data in ``workdir``.
+
+    ``appendonly`` (the default) keeps every write in the append-only file before the
+    reply, as a deployment for the bridges' duplicate claims should: a SIGKILL and a
+    restart on the same directory keep every key. Without it, a restart forgets them."""
+
+    name = "redis"
+
+    def __init__(
+        self, workdir: Path | None = None, port: int | None = None, appendonly: bool = True
+    ) -> None:
+        super().__init__(workdir, port)
+        self.appendonly = appendonly
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            REDIS_BIN,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.workdir),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--save", "",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+
+    def ready(self) -> bool:
+        # A PING answered over RESP: the port alone is open while it still loads its data.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:

@@ -1,7 +1,8 @@
 """One simulated board: its firmware process and its I2C bus process.
 
-The firmware runs unchanged as ``micropython -X heapsize=128K <repo>/nodeN/main.py`` with
-its state directory as working directory, and the stand-ins first on MICROPYPATH. The bus
+The firmware runs unchanged as ``micropython -X heapsize=128K <tree>/main.py`` with its
+state directory as working directory; MICROPYPATH is the board's sys.path with the
+stand-in `machine` (and the SX1276 register model behind its SPI) in front. The bus
 process (mp/_simhw/busd.py) holds the board's sensors and display; it outlives firmware
 resets, like sensors on a board whose MCU resets.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -18,9 +20,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .paths import BUSD, MP_DIR, SimSetupError
+from .paths import BUSD, MP_DIR, SimSetupError, frozen_standins, micropython_binary, mplib_dir
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +185,66 @@ class FirmwareProcess:
                 self.proc.stdin.close()
 
 
-def micropython_path(standins: Path, firmware_dirs: list[Path]) -> str:
-    """MICROPYPATH: stand-ins first (machine, lora), the firmware, then the ssd1306 driver."""
-    parts = [str(standins), *(str(d) for d in firmware_dirs), str(MP_DIR / "lib")]
+@dataclass(frozen=True)
+class ScriptRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def results(self) -> list[Any]:
+        """The JSON values the script printed on lines starting with '='."""
+        return [json.loads(line[1:]) for line in self.stdout.splitlines() if line[:1] == "="]
+
+
+def run_script(
+    micropython: str,
+    source: str,
+    firmware_dirs: list[Path],
+    env: dict[str, str] | None = None,
+    heapsize: str = "128K",
+    timeout: float = 60,
+    standins: Path = MP_DIR,
+    cwd: Path | None = None,
+) -> ScriptRun:
+    """Run MicroPython source as a board would: the stand-ins (their sources, or
+    paths.compile_standins' output), the given firmware directories and micropython-lib on
+    the path; IIOT_SIM_* from ``env`` only; ``cwd`` is the board's /flash (files it writes)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_SIM_")}
+    full["MICROPYPATH"] = micropython_path(standins, firmware_dirs, micropython)
+    full.update(env or {})
+    proc = subprocess.run(
+        [micropython, "-X", f"heapsize={heapsize}", "-c", source],
+        env=full,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,  # a script never waits for a terminal
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return ScriptRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def micropython_path(
+    standins: Path,
+    firmware_dirs: list[Path],
+    micropython: str | None = None,
+    frozen_firmware: bool = False,
+) -> str:
+    """MICROPYPATH as the board's sys.path ('', .frozen, /flash, /flash/lib) with the
+    stand-ins first: `machine` (a file) and _simhw, frozen into the 32-bit build when it is
+    up to date (".frozen" goes first then), else from ``standins``; then the firmware, then
+    micropython-lib's real lora and ssd1306 (`make micropython`; SimSetupError if missing).
+
+    ``frozen_firmware``: ``micropython`` is a board's image (paths.frozen_binary) with the
+    firmware and micropython-lib frozen in: `.frozen` first, the stand-ins, nothing else."""
+    binary = micropython or micropython_binary()
+    if frozen_firmware:
+        return os.pathsep.join([".frozen", str(standins), *(str(d) for d in firmware_dirs)])
+    if frozen_standins(binary):
+        front = [".frozen", str(standins)]
+    else:
+        log.debug("%s: no up-to-date frozen stand-ins, running them from files", binary)
+        front = [str(standins), ".frozen"]
+    parts = [*front, *(str(d) for d in firmware_dirs), str(mplib_dir())]
     return os.pathsep.join(parts)

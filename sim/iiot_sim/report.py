@@ -32,24 +32,35 @@ def build_report(log: EventLog, extra: dict[str, Any] | None = None) -> dict[str
                 "drops": [{"boot": r["boot"], "rn": r["rn"]} for r in readings if r["dropped"]],
                 "acked": sorted(nl.acked),
                 "heap": dict(nl.heap, samples=nl.heap_samples),
+                "radio": _radio_totals(nl.radio_by_boot),
                 "console_lines": nl.console_lines,
                 "bad_events": nl.bad_events,
                 "tracebacks": list(nl.tracebacks),
                 "console_tail": list(nl.tail),
             }
-            if node == log.gateway:
+            if node in log.gateways:
                 entry["forwarded"] = [f.as_dict() for f in nl.forwarded]
                 entry["serial_lines"] = nl.serial_lines
+                entry["host_acks"] = [list(a) for a in nl.host_acks]
                 entry["bad_serial_lines"] = nl.bad_lines
             nodes[str(node)] = entry
         report: dict[str, Any] = {"version": REPORT_VERSION, "nodes": nodes}
-    forwarded = nodes[str(log.gateway)].get("forwarded", [])
+    forwarded = [f for g in sorted(log.gateways) for f in nodes[str(g)].get("forwarded", [])]
     result = analyze_delivery(report, forwarded_frames(forwarded))
     report["totals"] = result.totals()
     report["delivery"] = result.as_dict()
     if extra:
         report.update(extra)
     return report
+
+
+def _radio_totals(by_boot: dict[int, dict[str, int]]) -> dict[str, int]:
+    """SPI transactions and receive-window time over every boot of a board."""
+    totals: dict[str, int] = {}
+    for counts in by_boot.values():
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
 
 
 @dataclass(frozen=True)
@@ -155,14 +166,14 @@ def analyze_delivery(
     readings still in flight when the run stopped do not count as missing.
     """
     result = DeliveryResult()
-    tx_map: dict[int, dict[int, tuple[int, int]]] = {}  # src -> fcnt -> (boot, rn)
+    tx_map: dict[int, dict[int, list[tuple[int, int]]]] = {}  # src -> fcnt -> [(boot, rn)]
     wanted = None if nodes is None else set(nodes)
     for key, entry in report["nodes"].items():
         node = int(key)
         per = tx_map.setdefault(node, {})
         for r in entry["readings"]:
             for fcnt in r["tx"]:
-                per[fcnt] = (r["boot"], r["rn"])
+                per.setdefault(fcnt, []).append((r["boot"], r["rn"]))
             if wanted is not None and node not in wanted:
                 continue
             ident = (node, r["boot"], r["rn"])
@@ -175,22 +186,23 @@ def analyze_delivery(
         if frame.kind == "stats":
             result.stats_frames += 1
             continue
-        if frame.kind != "telemetry":
+        if frame.kind not in ("telemetry", "batch"):
             continue
         per = tx_map.get(frame.src, {})
         fcnt = frame.fcnt
         if fcnt is None:
             matches = [f for f in per if f & 0xFFFF == frame.seq]
             fcnt = max(matches) if matches else None
-        reading = per.get(fcnt) if fcnt is not None else None
-        if reading is None:
+        carried = per.get(fcnt) if fcnt is not None else None
+        if not carried:
             result.unmatched.append(frame)
             continue
-        ident = (frame.src, *reading)
-        if (frame.src, fcnt) in seen:
-            if frame.n is not None:  # (without line numbers it may be a line re-sent)
-                result.repeated[ident] = result.repeated.get(ident, 0) + 1
-            continue
+        repeat = (frame.src, fcnt) in seen
         seen.add((frame.src, fcnt))
-        result.delivered[ident] = result.delivered.get(ident, 0) + 1
+        for reading in carried:
+            ident = (frame.src, *reading)
+            if not repeat:
+                result.delivered[ident] = result.delivered.get(ident, 0) + 1
+            elif frame.n is not None:  # (without line numbers it may be a line re-sent)
+                result.repeated[ident] = result.repeated.get(ident, 0) + 1
     return result

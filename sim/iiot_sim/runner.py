@@ -12,6 +12,7 @@ bus.log, display_3c.bin, truth.log) under the work directory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -33,7 +34,10 @@ from .paths import (
     SimSetupError,
     build_firmware_tree,
     compile_standins,
+    frozen_binary,
+    frozen_main,
     micropython_binary,
+    micropython_info,
     repo_root,
 )
 from .process import BusProcess, FirmwareProcess, micropython_path
@@ -51,16 +55,19 @@ class Simulation:
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
         self.specs: dict[int, NodeSpec] = {s.node_id: s for s in self.config.boards()}
-        self.gateway = self.config.gateway_id()
+        self.gateways = self.config.gateway_ids()
+        self.gateway = self.gateways[0]  # the first gateway: serial_path, write_serial
         self.events = EventLog({n: s.role for n, s in self.specs.items()}, self.gateway)
         self.hub = Hub(self.config.channel)
-        self.serial: PtyPort | None = None
+        self.serial: PtyPort | None = None  # the first gateway's
+        self.serials: dict[int, PtyPort] = {}  # every gateway's serial port
         self.workdir: Path = Path()
         self._own_workdir = False
         self._micropython = ""
         self._repo = Path()
         self._shared = Path()
         self._standins = Path()
+        self._frozen: dict[str, str] = {}  # [fwheap hook] role -> its frozen interpreter
         self._bus: dict[int, BusProcess] = {}
         self._fw: dict[int, FirmwareProcess] = {}
         self._capture: IO[bytes] | None = None
@@ -84,6 +91,8 @@ class Simulation:
             main = self._repo / spec.role / "main.py"
             if not main.exists():
                 raise SimSetupError(f"firmware not found: {main}")
+            if cfg.frozen:  # [fwheap hook] built (make frozen-heap) before any board starts
+                self._frozen[spec.role] = str(frozen_binary(spec.role, self._repo))
         if cfg.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="iiot-sim-"))
             self._own_workdir = True
@@ -102,10 +111,15 @@ class Simulation:
         self._supervisor.start()
         if cfg.capture is not None:
             self._capture = open(cfg.capture, "wb")  # noqa: SIM115 (closed in stop)
-        self.serial = PtyPort(self._host_input, cfg.pty_link)
+        for gw in self.gateways:
+            link = cfg.pty_link
+            if link is not None and gw != self.gateway:
+                link = Path(f"{link}-{gw}")
+            self.serials[gw] = PtyPort(functools.partial(self._host_input, gateway=gw), link)
+        self.serial = self.serials[self.gateway]
         self._t_start = time.monotonic()
         try:
-            # The gateway first, so it listens when the first sensor node reports; the
+            # The gateways first, so they listen when the first sensor node reports; the
             # others at independent (seeded) moments within one report interval.
             import random
 
@@ -113,10 +127,10 @@ class Simulation:
             interval = cfg.interval_ms or cfg.interval_s * 1000
             span = min(interval, cfg.stagger_max_ms) / 1000.0
             t0 = time.monotonic()
-            delays = {n: (0.0 if n == self.gateway else rng.uniform(0, span)) for n in self.specs}
+            delays = {n: (0.0 if n in self.gateways else rng.uniform(0, span)) for n in self.specs}
             for node in sorted(self.specs, key=lambda n: (delays[n], n)):
                 time.sleep(max(0.0, t0 + delays[node] - time.monotonic()))
-                self._call(lambda node=node: self._spawn(node, "power"))
+                self._call(functools.partial(self._spawn, node, "power"))
         except BaseException:
             self.stop()
             raise
@@ -133,8 +147,8 @@ class Simulation:
             self._supervisor.join(timeout=10)
         self.hub.stop()
         self._report = self._build_report()
-        if self.serial is not None:
-            self.serial.close()
+        for port in self.serials.values():
+            port.close()
         if self._capture is not None:
             self._capture.close()
         if self.config.report is not None:
@@ -163,9 +177,15 @@ class Simulation:
     # ---- what tests and tools use --------------------------------------------------------
     @property
     def serial_path(self) -> str:
+        """The first gateway's serial port (serial_path_of for the others)."""
         if self.serial is None:
             raise RuntimeError("simulation not started")
         return self.serial.path
+
+    def serial_path_of(self, gateway: int) -> str:
+        if gateway not in self.serials:
+            raise RuntimeError(f"no gateway {gateway} (or not started)")
+        return self.serials[gateway].path
 
     def state_dir(self, node: int) -> Path:
         return self.workdir / f"node{node}"
@@ -239,9 +259,10 @@ class Simulation:
         """Put a raw packet on the air (see Hub.inject)."""
         return self.hub.inject(payload, **kwargs)
 
-    def write_serial(self, data: bytes) -> None:
-        """Bytes for node2's serial input, as if a host wrote them to the pty."""
-        self._host_input(data)
+    def write_serial(self, data: bytes, gateway: int | None = None) -> None:
+        """Bytes for a node2's serial input (the first's by default), as if a host wrote them
+        to its pty."""
+        self._host_input(data, gateway)
 
     # ---- internals -----------------------------------------------------------------------
     def _supervise(self) -> None:
@@ -298,7 +319,12 @@ class Simulation:
                 IIOT_SIM_DISPLAY_DIR=str(state),
             )
             self._bus[node] = BusProcess(self._micropython, bus_env, state)
-        if self.config.deploy_tree:
+        binary = self._micropython
+        if self.config.frozen:  # [fwheap hook] an image: the firmware is in the interpreter
+            binary = self._frozen[spec.role]
+            main = frozen_main(self._repo / spec.role, self.workdir / "_fw" / f"{spec.role}-frozen")
+            firmware_dirs = []
+        elif self.config.deploy_tree:
             main = build_firmware_tree(
                 self._repo / spec.role, self._shared, self.workdir / "_fw" / spec.role
             )
@@ -308,7 +334,7 @@ class Simulation:
             firmware_dirs = [self._repo / spec.role, self._shared]
         env = dict(
             self._base_env(),
-            MICROPYPATH=micropython_path(self._standins, firmware_dirs),
+            MICROPYPATH=micropython_path(self._standins, firmware_dirs, binary, self.config.frozen),
             IIOT_SIM_NODE=str(node),
             IIOT_SIM_HUB=str(self.hub.port),
             IIOT_SIM_BUS=str(self._bus[node].port),
@@ -320,9 +346,9 @@ class Simulation:
         if not spec.radio_present:
             env["IIOT_SIM_RADIO"] = "0"
         argv = [
-            self._micropython,
+            binary,
             "-X",
-            f"heapsize={self.config.heapsize}",
+            f"heapsize={spec.heapsize or self.config.heapsize}",  # [fwheap hook] per board
             str(main),
         ]
         fw = FirmwareProcess(node, argv, env, state, self._output, self._line, self._exited)
@@ -349,10 +375,10 @@ class Simulation:
 
     def _output(self, node: int, chunk: bytes) -> None:
         self._console(node, chunk)
-        if node == self.gateway:
-            if self.serial is not None:
-                self.serial.write(chunk)
-            if self._capture is not None:
+        port = self.serials.get(node)
+        if port is not None:
+            port.write(chunk)
+            if self._capture is not None and node == self.gateway:
                 with contextlib.suppress(ValueError):
                     self._capture.write(chunk)
                     self._capture.flush()
@@ -367,10 +393,11 @@ class Simulation:
             # Like a board at the REPL after an uncaught exception: only its watchdog (if
             # it started one) brings it back, through the hub's missed-feed detection.
 
-    def _host_input(self, data: bytes) -> None:
-        fw = self._fw.get(self.gateway)
-        if fw is not None:
-            fw.write_stdin(data)
+    def _host_input(self, data: bytes, gateway: int | None = None) -> None:
+        gw = self.gateway if gateway is None else gateway
+        fw = self._fw.get(gw)
+        if fw is not None and fw.write_stdin(data):
+            self.events.host_input(data, gw)
 
     def _wdt_expired(self, node: int) -> None:
         if self.config.restart_on_wdt:
@@ -385,16 +412,27 @@ class Simulation:
         self._kill(node)
         self._spawn(node, cause)
 
+    def _interpreter(self) -> dict[str, Any] | None:
+        if not self._micropython:
+            return None
+        info = micropython_info(self._micropython)
+        return {"path": info.path, "source": info.source, "bits": info.bits, "label": info.label}
+
     def _build_report(self) -> dict[str, Any]:
         cfg = self.config
         extra = {
             "serial": self.serial.path if self.serial else None,
             "duration_s": round(self.events.now(), 3),
             "heapsize": cfg.heapsize,
+            # which interpreter ran the boards: heap figures are the board's only on 32 bits
+            "micropython": self._interpreter(),
             "channel": dict(self.hub.stats),
+            # what each board's radio was offered: outcome -> count (crc_error: bad packets)
+            "channel_by_receiver": {str(n): dict(c) for n, c in self.hub.by_receiver.items()},
             "config": {
                 "nodes": sorted(self.specs),
                 "gateway": self.gateway,
+                "gateways": list(self.gateways),
                 "interval_ms": cfg.interval_ms,
                 "interval_s": cfg.interval_s,
                 "loss": cfg.channel.link.loss,

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iiot_codec import decode_host_ack, encode_line, encode_telemetry
+from iiot_codec import decode_host_line, encode_line, encode_session, encode_telemetry
 
 BRIDGE_BIN = str(Path(sys.executable).parent / "iiot-bridge")
 
@@ -41,8 +41,12 @@ class Gateway:
     """node2 as the bridge sees it: numbered lines on a pty, kept until acknowledged.
 
     ``path`` is a symlink to the current pty, so the test can "unplug" (close the pty) and
-    "replug" (a new pty behind the same path) like a USB device coming back.
+    "replug" (a new pty behind the same path) like a USB device coming back. It speaks the
+    serial session as node2 does: answers the bridge's hello with the nonce and its boot,
+    then sends every unacknowledged line again, and ignores acks naming another boot.
     """
+
+    BOOT = 7
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -52,7 +56,12 @@ class Gateway:
         self.unacked: dict[int, str] = {}
         self.acked = 0
         self.acks: list[int] = []
+        self.downlinks: list[tuple[int, int, int | None]] = []  # settings the bridge sent
+        self.hellos: list[int] = []  # nonces of the bridge's hellos
+        self.boot = self.BOOT
         self._rx = bytearray()
+        self._answering = False
+        self._unanswered: list[int] = []
         self.plug()
 
     def plug(self) -> None:
@@ -99,7 +108,20 @@ class Gateway:
         self.write_raw(line.encode() + b"\n")
 
     def pump(self) -> None:
-        """Read acknowledgements; forget the lines they cover."""
+        """Read acknowledgements (forget the lines they cover) and answer hellos."""
+        self._read_host()
+        if self._answering:
+            return  # writing an answer pumps: the outer call answers what this one read
+        self._answering = True
+        try:
+            while self._unanswered and self.master >= 0:
+                nonce = self._unanswered.pop(0)
+                self.write_raw(encode_session(self.boot, nonce).encode() + b"\n")
+                self.resend_unacked()
+        finally:
+            self._answering = False
+
+    def _read_host(self) -> None:
         while self.master >= 0:
             try:
                 chunk = os.read(self.master, 65536)
@@ -115,12 +137,30 @@ class Gateway:
             while b"\n" in self._rx:
                 line, _, rest = bytes(self._rx).partition(b"\n")
                 self._rx[:] = rest
-                n = decode_host_ack(line)
+                got = decode_host_line(line)
+                if got is not None and got[0] == "dl":
+                    self.downlinks.append(got[1:])
+                if got is not None and got[0] == "hello":
+                    self.hellos.append(got[1])
+                    self._unanswered.append(got[1])
+                acked = got is not None and got[0] == "ack" and got[2] in (None, self.boot)
+                n = got[1] if got is not None and acked else None
                 if n is not None:
                     self.acks.append(n)
                     self.acked = max(self.acked, n)
                     for k in [k for k in self.unacked if k <= n]:
                         del self.unacked[k]
+
+    def wait_session(self, timeout: float = 20.0) -> None:
+        """Wait until the bridge has said hello and been answered: from then on, every line
+        written is taken (none is discarded as left over from before the bridge opened)."""
+        count = len(self.hellos)
+
+        def answered() -> bool:
+            self.pump()
+            return len(self.hellos) > count or (count > 0 and not self._unanswered)
+
+        wait_for(answered, timeout, "the bridge's hello")
 
     def wait_acked(
         self, n: int | None = None, timeout: float = 30.0, resend_s: float = 2.0
@@ -182,7 +222,12 @@ class Node1:
             "voltage": round(3 + (i % 100) / 1000, 3),
         }
         frame = encode_telemetry(
-            self.src, self.fcnt, readings, age_s=age_s, key=self.key, full_counter=self.fcnt == 1
+            self.src,
+            self.fcnt,
+            readings,
+            age_ms=age_s * 1000,
+            key=self.key,
+            full_counter=self.fcnt == 1,
         )
         sent = Sent(f"node{self.src}", self.fcnt, readings, age_s, time.time())
         self.fcnt += 1
@@ -315,3 +360,37 @@ def retained(
         return {t: p for t, p, r in obs.snapshot() if r}
     finally:
         obs.close()
+
+
+class SmallDisk:
+    """A small file system of its own (tmpfs, mounted by the test) for the outbox: it can
+    be filled, emptied and switched read-only and back while the bridge runs."""
+
+    def __init__(self, path: Path, size_kb: int) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        self._mount("-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(path))
+        self.filler = path / "filler"
+
+    @staticmethod
+    def _mount(*args: str) -> None:
+        proc = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, f"mount {' '.join(args)}: {proc.stderr.strip()}"
+
+    def free_kb(self) -> int:
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize // 1024
+
+    def fill(self, leave_kb: int) -> None:
+        """Take all but ``leave_kb`` of the free space (as another program's file would)."""
+        with open(self.filler, "ab") as f:
+            f.write(b"\0" * max(0, (self.free_kb() - leave_kb) * 1024))
+
+    def empty(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def read_only(self, on: bool) -> None:
+        self._mount("-o", f"remount,{'ro' if on else 'rw'}", str(self.path))
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=30)

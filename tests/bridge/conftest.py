@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge_kit import BridgeProcess, Gateway
+from bridge_kit import BridgeProcess, Gateway, SmallDisk
 
 from iiot_sim.localservers import Mosquitto, VictoriaMetrics
 
@@ -43,6 +44,7 @@ def bridge_args(
         "--influx-org", "iiot",
         "--influx-bucket", "telemetry",
         "--state-dir", str(tmp_path / "state"),
+        "--bridge-id", "test",  # [gateways] status topic iiot/bridge/test/status
         "--retry-max", "2s",
         "--log-level", "debug",
     ]  # fmt: skip
@@ -62,3 +64,12 @@ def start_bridge(tmp_path: Path, bridge_args: list[str]) -> Iterator:
     yield start
     for proc in procs:
         proc.kill()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    if os.geteuid() != 0:
+        pytest.fail("the outbox fault tests mount a tmpfs: run them as root (CI does)")
+    disk = SmallDisk(tmp_path / "disk", 4096)
+    yield disk
+    disk.close()

@@ -11,6 +11,8 @@ from bridge_kit import BRIDGE_BIN
 
 from iiot_bridge import config
 from iiot_bridge.config import ConfigError, load
+from iiot_bridge.outputs.influx import InfluxSettings
+from iiot_bridge.outputs.mqtt_config import MqttSettings
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
@@ -18,10 +20,11 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None
     cfg.write_text('topic_prefix = "from-file"\nbaud = 9600\nlog-format = "json"\n')
     env = {"IIOT_TOPIC_PREFIX": "from-env", "IIOT_BAUD": "57600"}
     s = load(["--config", str(cfg), "--baud", "19200", "--state-dir", str(tmp_path)], env)
-    assert s.baud == 19200 and s.sources["baud"] == "flag"
-    assert s.topic_prefix == "from-env" and s.sources["topic_prefix"] == "env"
-    assert s.log_format == "json" and s.sources["log_format"] == "file"
-    assert s.influx_bucket == "telemetry" and s.sources["influx_bucket"] == "default"
+    mqtt, influx = s.of(MqttSettings), s.of(InfluxSettings)
+    assert s.baud == 19200  # flag over env and file
+    assert mqtt.topic_prefix == "from-env"  # env over file
+    assert s.log_format == "json"  # file over default
+    assert influx.influx_bucket == "telemetry"  # the default
 
 
 def test_environment_of_make_up_is_understood(tmp_path: Path) -> None:
@@ -40,21 +43,22 @@ def test_environment_of_make_up_is_understood(tmp_path: Path) -> None:
         "IIOT_HA_DISCOVERY": "yes",
     }
     s = load([], env)
-    assert s.serial == "/dev/iiot-gateway"
-    assert (s.mqtt.host, s.mqtt.port, s.mqtt.tls, s.mqtt.username) == (
+    mqtt, influx = s.of(MqttSettings), s.of(InfluxSettings)
+    assert s.serial == ("/dev/iiot-gateway",)
+    assert (mqtt.target.host, mqtt.target.port, mqtt.target.tls, mqtt.target.username) == (
         "localhost",
         1883,
         False,
         "iiot",
     )
-    assert s.mqtt_password == "Zq9-mqtt-secret" and s.influx_token == "Zq9-influx-secret"
-    assert s.influx_url == "http://localhost:8086" and s.topic_prefix == "site"
-    assert s.ha_discovery is True and s.no_influx is False
+    assert mqtt.mqtt_password == "Zq9-mqtt-secret" and influx.influx_token == "Zq9-influx-secret"
+    assert influx.influx_url == "http://localhost:8086" and mqtt.topic_prefix == "site"
+    assert mqtt.ha_discovery is True and influx.no_influx is False
     # Secrets stay out of repr (and so out of any log line that prints the settings).
-    assert "Zq9" not in repr(s)
+    assert "Zq9" not in repr(s) + repr(mqtt) + repr(influx)
     s = load(["--influx-token-file", str(tmp_path / "token")], env)
-    assert s.influx_token == "file-token"
-    assert load(["--mqtt-url", "mqtts://broker"], env).mqtt.port == 8883
+    assert s.of(InfluxSettings).influx_token == "file-token"
+    assert load(["--mqtt-url", "mqtts://broker"], env).of(MqttSettings).target.port == 8883
 
 
 def run_cli(
@@ -131,7 +135,7 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_every_flag_has_an_environment_variable() -> None:
-    names = {o.env for o in config.OPTIONS}
+    names = {o.env for o in config.options()}
     for needed in (
         "IIOT_SERIAL",
         "IIOT_MQTT_URL",
@@ -148,9 +152,42 @@ def test_every_flag_has_an_environment_variable() -> None:
         load(["--mqtt-url", "mqtt://host:notaport"], {})
 
 
-def test_docs_list_every_setting(repo_root: Path) -> None:
+def test_docs_options_tables_are_the_generated_ones(repo_root: Path) -> None:
     doc = (repo_root / "docs" / "bridge.md").read_text(encoding="utf-8")
-    for opt in config.OPTIONS:
+    assert config.with_options(doc) == doc, (
+        "docs/bridge.md's options tables are stale: run "
+        "`.venv/bin/python -m iiot_bridge.config --write docs/bridge.md`"
+    )
+    for opt in config.options():  # the generator's output really lists them
         assert f"`{opt.env}`" in doc, opt.env
-        if opt.flag:
-            assert f"`--{opt.name}`" in doc, opt.name
+        if opt.spec.flag:
+            assert f"| `{opt.flag}` |" in doc, opt.key
+
+
+def test_help_shows_every_flag_with_its_default(tmp_path: Path) -> None:
+    result = run_cli(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    # argparse wraps lines; what follows the usage lines lists the options one by one
+    text = " ".join(result.stdout.split()).split(" options: ", 1)[1]
+    for opt in config.options():
+        if not opt.spec.flag:
+            continue
+        assert f"{opt.flag} " in text, opt.flag
+        entry = text.split(f"{opt.flag} ", 1)[1].split(" --")[0]
+        assert f"(default: {opt.shown_default()})" in entry, (opt.flag, entry)
+    assert "(default: 200)" in text.split("--influx-flush-ms MS", 1)[1].split(" --")[0]
+
+
+def test_version_comes_from_the_package_metadata(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = run_cli(["--version"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"iiot-bridge {version('iiot-lora-telemetry')}"
+
+
+def test_each_setting_is_declared_once() -> None:
+    keys = [opt.key for opt in config.options()]
+    assert len(keys) == len(set(keys))
+    flags = [opt.flag for opt in config.options()]
+    assert len(flags) == len(set(flags))

@@ -9,6 +9,7 @@ from bridge_kit import Gateway, Node1, Observer, retained, send_series, wait_for
 from iiot_codec import encode_stats, format_value
 from iiot_sim.localservers import Mosquitto, VictoriaMetrics
 
+STATUS = "iiot/bridge/test/status"  # [gateways] the bridge id is "test" (conftest)
 METRICS = ("temperature", "humidity", "pressure", "gas_resistance", "voltage")
 UNITS = {
     "temperature": "celsius",
@@ -83,40 +84,35 @@ def test_topics_points_and_availability(
     assert kept["iiot/node2/packets_received"] == b"20"
     assert "iiot/node1/rssi" not in kept and "iiot/node1/snr" not in kept
     assert obs.payloads("iiot/node1/rssi")[-1] == str(-40 - 19).encode()
-    assert kept["iiot/bridge/status"] == b"online"
+    assert kept["iiot/bridge/test/status"] == b"online"
     assert kept["iiot/node1/status"] == b"online"
 
     # The bridge's own counters, for live views: published every few seconds, not retained.
     wait_for(
-        lambda: int((obs.payloads("iiot/bridge/readings") or [b"0"])[-1]) >= 100,
+        lambda: int((obs.payloads("iiot/bridge/test/readings") or [b"0"])[-1]) >= 100,
         15,
         "the bridge's reading counter",
     )
-    assert obs.payloads("iiot/bridge/backlog_mqtt") and obs.payloads("iiot/bridge/backlog_influx")
-    assert "iiot/bridge/readings" not in kept
+    assert obs.payloads("iiot/bridge/test/backlog_mqtt")
+    assert obs.payloads("iiot/bridge/test/backlog_influx")
+    assert "iiot/bridge/test/readings" not in kept
 
     # Clean stop: offline published, exit code 0.
     assert bridge.terminate() == 0
-    assert retained(broker.port, "iiot/bridge/status")["iiot/bridge/status"] == b"offline"
+    assert retained(broker.port, "iiot/bridge/test/status")["iiot/bridge/test/status"] == b"offline"
     obs.close()
 
 
 def test_last_will_when_the_bridge_dies(broker: Mosquitto, gateway: Gateway, start_bridge) -> None:
     bridge = start_bridge()
     wait_for(
-        lambda: (
-            retained(broker.port, "iiot/bridge/status", settle=0.2).get("iiot/bridge/status")
-            == b"online"
-        ),
+        lambda: retained(broker.port, STATUS, settle=0.2).get(STATUS) == b"online",
         20,
         "bridge online",
     )
     bridge.kill()
     wait_for(
-        lambda: (
-            retained(broker.port, "iiot/bridge/status", settle=0.2).get("iiot/bridge/status")
-            == b"offline"
-        ),
+        lambda: retained(broker.port, STATUS, settle=0.2).get(STATUS) == b"offline",
         20,
         "the last will",
     )

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from bridge_kit import wait_for
 
-from iiot_bridge.model import ROUTE_READING, Reading
+from iiot_bridge.model import Kind, Reading
 from iiot_bridge.outbox import Outbox
-from iiot_bridge.outputs.influx import InfluxConfig, InfluxSink
+from iiot_bridge.outputs.base import SinkRunner
+from iiot_bridge.outputs.influx import InfluxSettings, InfluxSink
 from iiot_bridge.outputs.wake import Wake
+from iiot_bridge.settings import build
 from iiot_bridge.stats import Stats
 
 Policy = Callable[[int, list[str]], tuple[int, dict[str, str]]]
@@ -31,6 +33,11 @@ class FakeInflux:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - InfluxDB's /ping: up, no body
+                self.send_response(204 if self.path.startswith("/ping") else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 lines = [ln for ln in body.split("\n") if ln]
@@ -68,28 +75,36 @@ class FakeInflux:
 
 @pytest.fixture
 def run_sink(tmp_path: Path) -> Iterator[Callable[..., tuple[FakeInflux, Stats]]]:
-    started: list[tuple[FakeInflux, InfluxSink, threading.Event]] = []
+    started: list[tuple[FakeInflux, SinkRunner, threading.Event]] = []
 
     def run(policy: Policy, n: int = 40, batch: int = 40) -> tuple[FakeInflux, Stats]:
         fake = FakeInflux(policy)
         outbox = Outbox(tmp_path / "o.sqlite3", ["influx"])
         t0 = 1_800_000_000_000_000_000
         outbox.commit(
-            [Reading("node1", "temperature", float(i), t0 + i, ROUTE_READING) for i in range(n)], {}
+            [Reading("node1", "temperature", float(i), t0 + i, Kind.READING) for i in range(n)], {}
         )
         stats, wake, stop = Stats(), Wake(), threading.Event()
-        cfg = InfluxConfig(
-            fake.url, "org", "bucket", "tok", batch_size=batch, flush_ms=10, retry_max_s=2
+        cfg = build(
+            InfluxSettings,
+            {
+                "influx_url": fake.url,
+                "influx_org": "org",
+                "influx_bucket": "bucket",
+                "influx_token": "tok",
+                "influx_batch_size": batch,
+                "influx_flush_ms": 10,
+            },
         )
-        sink = InfluxSink(cfg, outbox, stats, wake, stop)
-        sink.start()
-        started.append((fake, sink, stop))
+        runner = SinkRunner(InfluxSink(cfg), outbox, stats.sink("influx"), wake, stop, 2.0)
+        runner.start()
+        started.append((fake, runner, stop))
         return fake, stats
 
     yield run
-    for fake, sink, stop in started:
+    for fake, runner, stop in started:
         stop.set()
-        sink.join(10)
+        runner.join(10)
         fake.close()
 
 

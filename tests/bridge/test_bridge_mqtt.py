@@ -11,6 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.publish as publish
 from bridge_kit import BridgeProcess, Gateway, Node1, Observer, retained, wait_for
+from ha_schema import problems
 
 from iiot_sim.localservers import Mosquitto, VictoriaMetrics, free_port
 
@@ -124,11 +125,18 @@ def test_home_assistant_discovery(
         f"homeassistant/sensor/iiot_node1_{m}/config"
         for m in ("temperature", "humidity", "pressure", "gas_resistance", "voltage", "rssi", "snr")
     }
+    # Every config as Home Assistant's MQTT sensor schema sees it.
+    for config_topic, raw in configs.items():
+        assert problems("sensor", json.loads(raw)) == [], config_topic
     cfg = json.loads(configs[topic])
     assert cfg["unique_id"] == "iiot_node1_temperature"
+    assert cfg["default_entity_id"] == "sensor.iiot_node1_temperature" and "object_id" not in cfg
+    names = {json.loads(raw)["name"] for raw in configs.values()}
+    assert {"Temperature", "Gas resistance", "RSSI", "SNR"} <= names
     assert cfg["device_class"] == "temperature" and cfg["state_class"] == "measurement"
     assert cfg["unit_of_measurement"] == "°C" and cfg["state_topic"] == "iiot/node1/temperature"
-    assert [a["topic"] for a in cfg["availability"]] == ["iiot/bridge/status", "iiot/node1/status"]
+    availability = [a["topic"] for a in cfg["availability"]]
+    assert availability == ["iiot/bridge/test/status", "iiot/node1/status"]
     assert cfg["device"]["identifiers"] == ["iiot_node1"]
     assert json.loads(configs["homeassistant/sensor/iiot_node1_rssi/config"])["device_class"] == (
         "signal_strength"

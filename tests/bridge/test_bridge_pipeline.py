@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from iiot_bridge.availability import OFFLINE, ONLINE, Availability
-from iiot_bridge.model import ROUTE_READING, Reading
+from iiot_bridge.model import Kind, Reading
 from iiot_bridge.outbox import Outbox
 from iiot_bridge.pipeline import Intake
 from iiot_bridge.processors.keys import KeysError, parse_keys
 from iiot_bridge.stats import Stats
-from iiot_codec import encode_line, encode_stats, encode_telemetry
+from iiot_codec import encode_line, encode_readings, encode_stats, encode_telemetry
 
 KEY = bytes(range(16))
+PRAGMAS = ("page_count", "freelist_count", "page_size")
 NS = 1_000_000_000
 
 
@@ -36,7 +38,7 @@ def stored(outbox: Outbox) -> list[tuple[str, str, float, int]]:
 def test_frames_become_readings_stamped_with_their_age(tmp_path: Path) -> None:
     intake, outbox, stats = make(tmp_path)
     t = 1_800_000_000 * NS
-    f1 = encode_telemetry(1, 7, {"temperature": 21.5, "humidity": 40.25}, age_s=30)
+    f1 = encode_telemetry(1, 7, {"temperature": 21.5, "humidity": 40.25}, age_ms=30_000)
     f2 = encode_stats(2, 3, {"packets_received": 9})
     ack = intake.process([(line(f1, 1, rssi=-61, snr=-2.25), t), (line(f2, 2), t)])
     assert ack == 2
@@ -141,7 +143,7 @@ def test_earlier_firmware_lines_map_onto_the_same_metrics(tmp_path: Path) -> Non
 
 def test_outbox_cursors_prune_and_size_limit(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.sqlite3", ["mqtt", "influx"], max_bytes=400_000)
-    rows = [Reading("node1", "temperature", float(i), i, ROUTE_READING) for i in range(2000)]
+    rows = [Reading("node1", "temperature", float(i), i, Kind.READING) for i in range(2000)]
     outbox.commit(rows, {"node1": 2000})
     assert outbox.counters() == {"node1": 2000}
     batch = outbox.fetch(0, 100)
@@ -153,17 +155,19 @@ def test_outbox_cursors_prune_and_size_limit(tmp_path: Path) -> None:
     outbox.set_cursor("mqtt", 10)  # cursors never move back
     assert outbox.cursor("mqtt") == batch[-1].id
     # Over the size limit: the oldest go first, counted as undelivered.
-    outbox.commit([Reading("node1", "humidity", 1.0, i, ROUTE_READING) for i in range(20000)], {})
+    outbox.commit([Reading("node1", "humidity", 1.0, i, Kind.READING) for i in range(20000)], {})
     drops = outbox.enforce_limits()
     assert drops and sum(d.undelivered for d in drops) > 1000
-    assert outbox.used_bytes() <= 400_000
+    db = sqlite3.connect(tmp_path / "o.sqlite3")
+    pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in PRAGMAS)
+    assert (pages - free) * size <= 400_000
     assert outbox.fetch(0, 1)[0].metric in ("temperature", "humidity")
     assert outbox.fetch(0, 100000)[-1].metric == "humidity"  # the newest survive
 
 
 def test_outbox_age_limit(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.sqlite3", ["influx"], max_age_s=60)
-    outbox.commit([Reading("node1", "temperature", 1.0, 1, ROUTE_READING)], {})
+    outbox.commit([Reading("node1", "temperature", 1.0, 1, Kind.READING)], {})
     import time
 
     assert outbox.enforce_limits(time.time() + 10) == []
@@ -176,7 +180,8 @@ def test_availability_measures_the_interval() -> None:
     avail = Availability(default_interval_s=60, timeout_intervals=3, clock=lambda: 0.0)
     for i in range(5):
         avail.heard("node1", i * 10 * NS)
-    assert avail.interval("node1") == 10
+    # measured: a 10 s interval (not the 60 s default), so offline after 3 x 10 s of silence
+    assert avail.statuses(now=70.0) == {"node1": ONLINE}
     assert avail.statuses(now=60.0) == {"node1": ONLINE}
     assert avail.statuses(now=71.0) == {"node1": OFFLINE}
     avail.heard("node1", 80 * NS)
@@ -216,3 +221,39 @@ def test_acks_cover_only_a_gap_free_run() -> None:
     now[0] = 31.0
     acks.saw(11)  # a gap nobody fills for 30 s
     assert acks.ack() == 11
+
+
+def test_batch_entries_are_stamped_receive_minus_hold_minus_their_own_age(tmp_path: Path) -> None:
+    intake, outbox, stats = make(tmp_path)
+    t = 1_800_000_000 * NS
+    entries = [
+        (70_000, {"temperature": 20.0}),
+        (40_000, {"temperature": 21.0}),
+        (10_000, {"temperature": 22.0, "humidity": 50.0}),
+    ]
+    batch = encode_readings(1, 9, entries, full_counter=True)
+    assert intake.process([(line(batch, 1, hold_ms=2500, rssi=-70), t)]) == 1
+    rows = stored(outbox)
+    hold = 2_500 * 1_000_000
+    assert [(m, v, ts) for _, m, v, ts in rows if m != "rssi"] == [
+        ("temperature", 20.0, t - hold - 70 * NS),
+        ("temperature", 21.0, t - hold - 40 * NS),
+        ("temperature", 22.0, t - hold - 10 * NS),
+        ("humidity", 50.0, t - hold - 10 * NS),  # one entry: one instant
+    ]
+    # Link quality belongs to the reception, not to the readings' times.
+    assert [ts for _, m, _, ts in rows if m == "rssi"] == [t]
+    assert stats.readings == 5 and stats.frames == 1
+
+
+def test_two_readings_of_a_node_never_share_a_timestamp(tmp_path: Path) -> None:
+    """A live frame and a queued one that works out to the same instant: both are kept,
+    a nanosecond apart (InfluxDB would overwrite one with the other)."""
+    intake, outbox, _ = make(tmp_path)
+    t = 1_800_000_000 * NS
+    live = encode_telemetry(1, 1, {"temperature": 20.0}, full_counter=True)
+    queued = encode_telemetry(1, 2, {"temperature": 21.0}, age_ms=10_000)
+    intake.process([(line(live, 1), t)])
+    intake.process([(line(queued, 2), t + 10 * NS)])  # taken at t as well
+    stamps = [ts for _, m, _, ts in stored(outbox) if m == "temperature"]
+    assert stamps == [t, t + 1]

@@ -53,6 +53,8 @@ def test_tls_with_client_certificate(tmp_path: Path, gateway: Gateway) -> None:
                 "--no-influx",
                 "--state-dir",
                 str(tmp_path / "state"),
+                "--bridge-id",
+                "test",
             ],  # fmt: skip
             tmp_path,
         ).start()
@@ -62,7 +64,7 @@ def test_tls_with_client_certificate(tmp_path: Path, gateway: Gateway) -> None:
             out = subprocess.run(
                 ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "--cafile",
                  str(pki / "ca.crt"), "--cert", str(pki / "client.crt"), "--key",
-                 str(pki / "client.key"), "-t", "iiot/bridge/status", "-C", "1", "-W", "10"],
+                 str(pki / "client.key"), "-t", "iiot/bridge/test/status", "-C", "1", "-W", "10"],
                 capture_output=True, text=True, timeout=30,
             )  # fmt: skip
             assert out.stdout.strip() == "online", out.stderr

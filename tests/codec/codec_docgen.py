@@ -20,6 +20,7 @@ from typing import Any
 
 import iiot_codec as codec
 from iiot_codec import line as codec_line
+from iiot_codec import settings as board_settings
 from iiot_sim.airtime import time_on_air_us
 
 HERE = Path(__file__).resolve().parent
@@ -70,45 +71,76 @@ def airtime_ms(
     return Fraction(us, 1000)
 
 
-def _frame_case(name: str, note: str, fn: str, **args: Any) -> dict[str, Any]:
-    key_hex = args.pop("key", None)
-    key = bytes.fromhex(key_hex) if key_hex else None
-    if fn == "ack":
-        frame = codec.encode_ack(**args)
-    elif fn == "stats":
-        frame = codec.encode_stats(key=key, **args)
+def _readings_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Encoder keyword arguments from a vector's JSON form (entries as lists, options with
+    string keys, keys in hex)."""
+    args = dict(args)
+    if args.get("key"):
+        args["key"] = bytes.fromhex(args["key"])
     else:
-        frame = codec.encode_telemetry(key=key, **args)
-    encode = {"fn": fn, **args}
-    if fn != "ack":
-        encode["key"] = key_hex
+        args.pop("key", None)
+    if "entries" in args:
+        args["entries"] = [(age_ms, readings) for age_ms, readings in args["entries"]]
+    if args.get("options") is not None:
+        args["options"] = {int(tag): value for tag, value in args["options"].items()}
+    return args
+
+
+def encode(spec: dict[str, Any]) -> bytes:
+    """The frame a vector's ``encode`` member describes."""
+    args = _readings_args(spec)
+    fn = args.pop("fn")
+    if fn == "ack":
+        return codec.encode_ack(**args)
+    if fn == "readings":
+        return codec.encode_readings(**args)
+    if fn == "stats":
+        return codec.encode_stats(**args)
+    return codec.encode_telemetry(**args)
+
+
+def decode(spec: dict[str, Any], frame: bytes) -> codec.Frame:
+    """How the receiver of a vector's frame decodes it: ACKs with decode_ack and the
+    counter they acknowledge, uplinks with decode."""
+    key = bytes.fromhex(spec["key"]) if spec.get("key") else None
+    if spec["fn"] == "ack":
+        return codec.decode_ack(frame, key=key, fcnt=spec["fcnt"])
+    return codec.decode(frame, key=key)
+
+
+def _frame_case(name: str, note: str, fn: str, **args: Any) -> dict[str, Any]:
+    spec = json.loads(json.dumps({"fn": fn, **args}))  # as vectors.json holds it
+    frame = encode(spec)
     return {
         "name": name,
         "note": note,
-        "encode": encode,
+        "encode": spec,
         "hex": frame.hex(),
         "len": len(frame),
-        "decoded": describe(codec.decode(frame, key=key)),
+        "decoded": describe(decode(spec, frame)),
     }
 
 
 def describe(frame: codec.Frame) -> dict[str, Any]:
-    """Every public field of a decoded frame, as JSON-friendly values."""
+    """Every public field of a decoded frame, as JSON values."""
     return {
         "kind": frame.kind,
         "src": frame.src,
         "dst": frame.dst,
         "seq": frame.seq,
+        "flags": frame.flags,
         "fcnt": frame.fcnt,
         "fcnt_hi": frame.fcnt_hi,
+        "entries": [[age_ms, dict(sorted(r.items()))] for age_ms, r in frame.entries],
         "readings": dict(sorted(frame.readings.items())),
-        "age_s": frame.age_s,
+        "age_ms": frame.age_ms,
         "ack_req": frame.ack_req,
         "has_mic": frame.has_mic,
         "authenticated": frame.authenticated,
         "skipped": frame.skipped,
-        "interval_s": frame.interval_s,
+        "options": {str(tag): value for tag, value in sorted(frame.options.items())},
         "resync": frame.resync,
+        "hold": frame.hold,
     }
 
 
@@ -116,27 +148,64 @@ def _with_crc(body: bytes) -> bytes:
     return body + codec.crc16(body).to_bytes(2, "big")
 
 
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+FUTURE_METRIC_ID = max(row[0] for row in codec.ROWS) + 1
+
+
 def future_metric_frame() -> bytes:
-    """A TELEMETRY frame from a newer node: temperature (id 0) plus a metric id 11 that
-    this codec does not know, built by hand with a valid CRC."""
-    temperature = 2830 * 2  # zigzag(28.30 * 100)
-    body = bytearray([0x48, 1, 0, 0x04, 0xD3])  # v1 TELEMETRY ACK_REQ, src 1, dst 0, seq 1235
-    bitmap = (1 << 0) | (1 << 11)
-    for n in (bitmap, temperature, 300):
-        while n >= 0x80:
-            body.append((n & 0x7F) | 0x80)
-            n >>= 7
-        body.append(n)
-    return _with_crc(bytes(body))
+    """A TELEMETRY frame from a newer node: temperature (id 0) plus a metric id this codec
+    does not know, built by hand with a valid CRC."""
+    body = bytes([0x88, 1, 0, 0x04, 0xD3])  # v2 TELEMETRY ACK_REQ, src 1, dst 0, seq 1235
+    body += _uvarint((1 << 0) | (1 << FUTURE_METRIC_ID)) + _uvarint(2830 * 2) + _uvarint(300)
+    return _with_crc(body)
+
+
+def future_option_ack() -> bytes:
+    """An ACK from a newer gateway: the interval option and an option tag 200 this codec
+    does not know (kept in Frame.options, not an error)."""
+    body = bytes([0x90, 2, 1, 0x04, 0xD2]) + bytes([1]) + _uvarint(600)
+    return _with_crc(body + bytes([200]) + _uvarint(7))
 
 
 def _reheader(frame: bytes, byte0: int) -> bytes:
     return _with_crc(bytes([byte0]) + frame[1:-2])
 
 
-def build_vectors() -> dict[str, Any]:
-    key = EXAMPLE_KEY.hex()
-    frames = [
+BATCH_ENTRIES: list[tuple[int, dict[str, float]]] = [
+    (20_400, {**NODE1_READINGS, "temperature": 28.1, "humidity": 52.9}),
+    (10_300, {**NODE1_READINGS, "temperature": 28.2, "humidity": 52.8}),
+    (200, NODE1_READINGS),
+]
+NODE1_HEALTH: dict[str, float] = {
+    "uptime": 86400,
+    "queue_depth": 0,
+    "retransmissions": 4,
+    "failed_rounds": 0,
+    "radio_errors": 0,
+    "sensor_errors": 0,
+    "free_heap": 41230,
+    "memory_errors": 0,
+    "acks_rejected": 1,
+    "holds": 2,
+    "interval_s": 600,
+}
+INTERVAL_TAG = dict((name, tag) for tag, name in board_settings.DOWNLINK)["interval_s"]
+# The serial session's examples: node2's boot (its frame counter when it started: counters
+# never repeat, so neither do boot names) and the host's hello nonce (random, 31 bits).
+EXAMPLE_BOOT = 2048
+EXAMPLE_NONCE = 1804289383
+
+
+def build_frames(key: str) -> list[dict[str, Any]]:
+    return [
         _frame_case(
             "node1_telemetry",
             "node1's full telemetry, no MIC",
@@ -165,13 +234,31 @@ def build_vectors() -> dict[str, Any]:
             full_counter=True,
         ),
         _frame_case(
-            "node1_telemetry_age",
-            "store-and-forward: the same readings, taken 300 s before sending",
+            "node1_telemetry_aged",
+            "one queued reading, taken 300 s before sending",
             "telemetry",
             src=1,
             seq=1240,
             readings=NODE1_READINGS,
-            age_s=300,
+            age_ms=300_000,
+        ),
+        _frame_case(
+            "node1_batch_mic",
+            "a backlog of 3 readings in one BATCH frame, oldest first, with MIC",
+            "readings",
+            src=1,
+            seq=1241,
+            entries=BATCH_ENTRIES,
+            key=key,
+        ),
+        _frame_case(
+            "node1_stats_mic",
+            "node1's health metrics and the interval it runs at, with MIC",
+            "stats",
+            src=1,
+            seq=1242,
+            counters=NODE1_HEALTH,
+            key=key,
         ),
         _frame_case(
             "node2_telemetry",
@@ -195,49 +282,101 @@ def build_vectors() -> dict[str, Any]:
                 "auth_failures": 0,
                 "queue_drops": 0,
                 "uptime": 86400,
+                "queue_depth": 5,
+                "holds": 1,
             },
         ),
-        _frame_case("ack", "node2 acknowledges node1's seq 1234", "ack", src=2, dst=1, seq=1234),
+        _frame_case("ack", "node2 acknowledges node1's frame 1234", "ack", src=2, dst=1, fcnt=1234),
         _frame_case(
-            "ack_interval",
-            "ACK with a downlink: report every 600 s from now on",
+            "ack_mic",
+            "the ACK of the after-boot frame (counter 0x000104d2), with MIC",
             "ack",
             src=2,
             dst=1,
-            seq=1234,
-            interval_s=600,
+            fcnt=0x000104D2,
+            key=key,
+        ),
+        _frame_case(
+            "ack_interval_mic",
+            "an ACK carrying a settings downlink: report every 600 s",
+            "ack",
+            src=2,
+            dst=1,
+            fcnt=1234,
+            options={str(INTERVAL_TAG): 600},
+            key=key,
+        ),
+        _frame_case(
+            "ack_hold_mic",
+            "node2 cannot keep the batch now: hold it, retry in 20 s",
+            "ack",
+            src=2,
+            dst=1,
+            fcnt=1241,
+            options={str(codec.OPT_RETRY_S): 20},
+            hold=True,
+            key=key,
         ),
         _frame_case(
             "ack_resync",
-            "ACK asking node1 to send its counter's high half (RESYNC)",
+            "ACK asking node1 to send its counter in full (RESYNC), never with a MIC",
             "ack",
             src=2,
             dst=1,
-            seq=1234,
+            fcnt=1234,
             resync=True,
         ),
     ]
+
+
+def build_vectors() -> dict[str, Any]:
+    key = EXAMPLE_KEY.hex()
+    frames = build_frames(key)
+    by_name = {case["name"]: bytes.fromhex(case["hex"]) for case in frames}
     future = future_metric_frame()
+    future_ack = future_option_ack()
     decode_only = [
         {
             "name": "future_metric",
-            "note": "a metric id (11) this decoder does not know: skipped, temperature kept",
+            "note": f"a metric id ({FUTURE_METRIC_ID}) this decoder does not know: skipped",
             "hex": future.hex(),
             "decoded": describe(codec.decode(future)),
-        }
+        },
+        {
+            "name": "future_ack_option",
+            "note": "an ACK option tag (200) this decoder does not know: kept in options",
+            "hex": future_ack.hex(),
+            "decoded": describe(codec.decode(future_ack)),
+        },
     ]
-    node1 = bytes.fromhex(frames[0]["hex"])
-    node1_mic = bytes.fromhex(frames[1]["hex"])
-    node2 = bytes.fromhex(frames[4]["hex"])
+    node1 = by_name["node1_telemetry"]
+    node1_mic = by_name["node1_telemetry_mic"]
+    batch = by_name["node1_batch_mic"]
+    ack_mic = by_name["ack_mic"]
+    other_key = "ffeeddccbbaa99887766554433221100"
     errors = [
-        ("bad_crc", node1[:-1] + bytes([node1[-1] ^ 0x01]), None, "crc"),
-        ("truncated", node1[:6], None, "truncated"),
-        ("version_0", _reheader(node1, node1[0] & 0x3F), None, "version"),
-        ("type_3", _reheader(node1, node1[0] | 0x30), None, "type"),
-        ("trailing_byte", _with_crc(node1[:-2] + b"\x00"), None, "format"),
-        ("missing_mic_with_key", node1, key, "mic"),
-        ("wrong_key", node1_mic, "ffeeddccbbaa99887766554433221100", "mic"),
+        ("bad_crc", "decode", node1[:-1] + bytes([node1[-1] ^ 0x01]), None, None, "crc"),
+        ("truncated", "decode", node1[:6], None, None, "truncated"),
+        ("version_1", "decode", _reheader(node1, 0x48), None, None, "version"),
+        ("trailing_byte", "decode", _with_crc(node1[:-2] + b"\x00"), None, None, "format"),
+        ("missing_mic_with_key", "decode", node1, key, None, "mic"),
+        ("wrong_key", "decode", node1_mic, other_key, None, "mic"),
+        (
+            "batch_age_below_zero",
+            "decode",
+            _with_crc(bytes([0xB8, 1, 0, 0, 9]) + b"\x0a\x02\x01" + b"\x0b\x02\x01"),
+            None,
+            None,
+            "format",
+        ),
+        ("batch_flag_0x02", "decode", _reheader(batch, batch[0] | 0x02), None, None, "format"),
+        ("ack_reserved_flag", "decode_ack", _reheader(by_name["ack"], 0x98), None, None, "format"),
+        ("ack_forged_mic", "decode_ack", _with_crc(ack_mic[:-6] + bytes(4)), key, 0x104D2, "mic"),
+        ("ack_other_counter", "decode_ack", ack_mic, key, 0x204D2, "mic"),
+        ("ack_without_mic", "decode_ack", by_name["ack"], key, 1234, "mic"),
+        ("uplink_as_ack", "decode_ack", node1, None, None, "type"),
     ]
+    node2 = by_name["node2_telemetry"]
     lines = [
         {
             "name": "line_node1",
@@ -246,7 +385,7 @@ def build_vectors() -> dict[str, Any]:
             "rssi": -40,
             "snr": 7.5,
             "n": 12,
-            "line": codec_line.encode_line(node1, rssi=-40, snr=7.5, n=12),
+            "hold_ms": 0,
         },
         {
             "name": "line_node2_own",
@@ -255,15 +394,72 @@ def build_vectors() -> dict[str, Any]:
             "rssi": None,
             "snr": None,
             "n": 13,
-            "line": codec_line.encode_line(node2, n=13),
+            "hold_ms": 0,
         },
+        {
+            "name": "line_held",
+            "note": "node1's BATCH, written again 4.2 s after node2 received it",
+            "frame_hex": batch.hex(),
+            "rssi": -97,
+            "snr": -3.25,
+            "n": 14,
+            "hold_ms": 4200,
+        },
+    ]
+    for case in lines:
+        case["line"] = codec_line.encode_line(
+            bytes.fromhex(case["frame_hex"]),
+            rssi=case["rssi"],
+            snr=case["snr"],
+            n=case["n"],
+            hold_ms=case["hold_ms"],
+        )
+    host_lines = [
+        (
+            "hello",
+            "the host opened the port: it asks node2 who it is (and to start its lines over)",
+            {"fn": "hello", "nonce": EXAMPLE_NONCE},
+        ),
+        (
+            "host_ack_boot",
+            "the host has stored every line up to 14 of node2's boot 2048",
+            {"fn": "host_ack", "n": 14, "boot": EXAMPLE_BOOT},
+        ),
+        (
+            "host_ack",
+            "an acknowledgement without a boot (a host from before the session)",
+            {"fn": "host_ack", "n": 13, "boot": None},
+        ),
+        (
+            "downlink_interval",
+            "the host asks node2 to send node1 the interval setting 600 s",
+            {"fn": "downlink", "node": 1, "tag": INTERVAL_TAG, "value": 600},
+        ),
+        (
+            "downlink_withdraw",
+            "the host withdraws its pending interval request for node1",
+            {"fn": "downlink", "node": 1, "tag": INTERVAL_TAG, "value": None},
+        ),
+    ]
+    session_lines = [
+        ("session_boot", "node2 has just started: its boot is 2048", EXAMPLE_BOOT, None),
+        (
+            "session_hello",
+            "node2's answer to the host's hello: the nonce and its boot",
+            EXAMPLE_BOOT,
+            EXAMPLE_NONCE,
+        ),
     ]
     return {
         "comment": (
-            "Worked examples of docs/protocol.md, generated by tests/codec/codec_docgen.py. "
-            "Readings are the values given to the encoder; decoded readings are what "
-            "decode() returns."
+            "Worked examples of docs/protocol.md (protocol version 2), generated by "
+            "tests/codec/codec_docgen.py. Readings are the values given to the encoder; "
+            "decoded fields are what decode() (decode_ack() for ACKs, with the counter "
+            "acknowledged) returns. Option tags are JSON strings. Host lines go from the "
+            "host to node2 (decoded by decode_host_line), session lines from node2 to the "
+            "host (decoded by session_from_object)."
         ),
+        "version": codec.VERSION,
         "key": key,
         "crc": [
             {"data_hex": b"123456789".hex(), "crc": codec.crc16(b"123456789")},
@@ -272,13 +468,50 @@ def build_vectors() -> dict[str, Any]:
         "frames": frames,
         "decode_only": decode_only,
         "errors": [
-            {"name": name, "hex": data.hex(), "key": k, "reason": reason}
-            for name, data, k, reason in errors
+            {"name": name, "fn": fn, "hex": data.hex(), "key": k, "fcnt": fcnt, "reason": reason}
+            for name, fn, data, k, fcnt, reason in errors
         ],
         "lines": lines,
+        "session_lines": [
+            {
+                "name": name,
+                "note": note,
+                "boot": boot,
+                "nonce": nonce,
+                "line": codec_line.encode_session(boot, nonce),
+                "decoded": session_fields(codec_line.encode_session(boot, nonce)),
+            }
+            for name, note, boot, nonce in session_lines
+        ],
         "console_lines": ["MicroPython v1.23.0 on 2024-06-02; NUCLEO-F446RE with STM32F446xx"],
-        "host_ack": {"n": 12, "line": codec_line.encode_host_ack(12)},
+        "host_lines": [
+            {
+                "name": name,
+                "note": note,
+                "encode": spec,
+                "line": host_line(spec),
+                "decoded": list(codec_line.decode_host_line(host_line(spec)) or ()),
+            }
+            for name, note, spec in host_lines
+        ],
     }
+
+
+def host_line(spec: dict[str, Any]) -> str:
+    """The line a host line vector's ``encode`` member describes."""
+    if spec["fn"] == "host_ack":
+        return codec_line.encode_host_ack(spec["n"], spec["boot"])
+    if spec["fn"] == "hello":
+        return codec_line.encode_hello(spec["nonce"])
+    return codec_line.encode_downlink(spec["node"], spec["tag"], spec["value"])
+
+
+def session_fields(text: str) -> dict[str, Any] | None:
+    """How the host reads a line from node2 as a session line: {"boot", "nonce"}, or None
+    when it is another kind of line."""
+    obj = codec_line.parse_object(text)
+    session = None if obj is None else codec_line.session_from_object(obj)
+    return None if session is None else {"boot": session.boot, "nonce": session.nonce}
 
 
 def _json_size(readings: dict[str, float], compact_names: bool) -> int:
@@ -287,31 +520,66 @@ def _json_size(readings: dict[str, float], compact_names: bool) -> int:
     return len(json.dumps(readings, separators=(",", ":")))
 
 
+INTERVAL_MS = 10_000  # node1's default report interval (iiot_codec.settings)
+
+
+def node1_batch(count: int, interval_ms: int = INTERVAL_MS) -> bytes:
+    """``count`` of node1's readings taken ``interval_ms`` apart, the newest just now, in one
+    frame with a MIC (a BATCH from 2 on)."""
+    entries = [((count - 1 - i) * interval_ms, NODE1_READINGS) for i in range(count)]
+    return codec.encode_readings(1, 1300, entries, key=EXAMPLE_KEY)
+
+
 def size_rows(vectors: dict[str, Any]) -> list[tuple[str, int]]:
     """(what, bytes) for every row of the size/airtime table."""
-    by_name = {case["name"]: case for case in vectors["frames"]}
-
-    def length(name: str) -> int:
-        return int(by_name[name]["len"])
-
-    rows = [
-        ("node1 telemetry, no MIC", by_name["node1_telemetry"]["len"]),
-        ("node1 telemetry, MIC", by_name["node1_telemetry_mic"]["len"]),
-        ("node1 telemetry, MIC + FCNT_HI (after boot)", length("node1_telemetry_mic_full_counter")),
-        ("node1 telemetry, age 300 s, no MIC", by_name["node1_telemetry_age"]["len"]),
-        ("node2 telemetry (2 readings)", by_name["node2_telemetry"]["len"]),
-        ("node2 STATS (6 counters)", by_name["node2_stats"]["len"]),
-        ("ACK", by_name["ack"]["len"]),
-        ("ACK with interval", by_name["ack_interval"]["len"]),
+    by_name = {case["name"]: int(case["len"]) for case in vectors["frames"]}
+    ack_interval = codec.encode_ack(2, 1, 1234, options={INTERVAL_TAG: 600})
+    return [
+        ("node1 telemetry, no MIC", by_name["node1_telemetry"]),
+        ("node1 telemetry, MIC", by_name["node1_telemetry_mic"]),
+        (
+            "node1 telemetry, MIC + FCNT_HI (after boot)",
+            by_name["node1_telemetry_mic_full_counter"],
+        ),
+        ("node1 telemetry, age 300 s, no MIC", by_name["node1_telemetry_aged"]),
+        *((f"node1 BATCH of {n} readings, MIC", len(node1_batch(n))) for n in BATCH_SIZES),
+        ("node1 STATS (11 health metrics), MIC", by_name["node1_stats_mic"]),
+        ("node2 telemetry (2 readings)", by_name["node2_telemetry"]),
+        ("node2 STATS (8 counters)", by_name["node2_stats"]),
+        ("ACK", by_name["ack"]),
+        ("ACK with interval", len(ack_interval)),
+        ("ACK, MIC", by_name["ack_mic"]),
+        ("ACK with interval, MIC", by_name["ack_interval_mic"]),
+        ("ACK HOLD with retry hint, MIC", by_name["ack_hold_mic"]),
+        ("ACK RESYNC", by_name["ack_resync"]),
         ("earlier system's frame (CRC, no seq/MIC)", len(EARLIER_FRAME) + 2),
         ("same 5 readings as JSON, short keys", _json_size(NODE1_READINGS, True)),
         ("same 5 readings as JSON, metric names", _json_size(NODE1_READINGS, False)),
     ]
+
+
+BATCH_SIZES = (2, 4, 8, 16)
+
+
+def _ms(x: Fraction) -> str:
+    return f"{float(x):.1f}"
+
+
+def batch_rows() -> list[tuple[int, int, Fraction, Fraction, Fraction, Fraction]]:
+    """(readings per frame, bytes, SF7 and SF9 air time per reading: frame only, frame + ACK)
+    for node1's readings with MIC, acknowledged by an ACK with MIC."""
+    ack = len(codec.encode_ack(2, 1, 1300, key=EXAMPLE_KEY))
+    rows = []
+    for n in (1, *BATCH_SIZES):
+        size = len(node1_batch(n))
+        per = [airtime_ms(size, sf) / n for sf in (7, 9)]
+        both = [(airtime_ms(size, sf) + airtime_ms(ack, sf)) / n for sf in (7, 9)]
+        rows.append((n, size, per[0], both[0], per[1], both[1]))
     return rows
 
 
 def render_table(vectors: dict[str, Any]) -> str:
-    """The markdown size/airtime table between the markers in docs/protocol.md."""
+    """The markdown size/airtime tables between the markers in docs/protocol.md."""
     out = [
         TABLE_BEGIN,
         "",
@@ -319,9 +587,19 @@ def render_table(vectors: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: |",
     ]
     for what, size in size_rows(vectors):
-        sf7 = float(airtime_ms(size, 7))
-        sf9 = float(airtime_ms(size, 9))
-        out.append(f"| {what} | {size} | {sf7:.1f} | {sf9:.1f} |")
+        out.append(f"| {what} | {size} | {_ms(airtime_ms(size, 7))} | {_ms(airtime_ms(size, 9))} |")
+    out += [
+        "",
+        "Air time per reading, node1's 5 readings taken 10 s apart, with MIC, each frame"
+        " answered by an ACK with MIC:",
+        "",
+        "| readings per frame | bytes | SF7 ms/reading | SF7 with ACK | SF9 ms/reading"
+        " | SF9 with ACK |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, size, sf7, sf7_ack, sf9, sf9_ack in batch_rows():
+        cells = " | ".join(_ms(x) for x in (sf7, sf7_ack, sf9, sf9_ack))
+        out.append(f"| {n} | {size} | {cells} |")
     out += ["", TABLE_END]
     return "\n".join(out)
 

@@ -12,16 +12,23 @@ import iiot_codec as codec
 from iiot_codec import line as codec_line
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+# Numbers at the edges of the serial lines' ranges (node and tag 0..255, the rest 32 bits).
+EDGE_NUMBERS = [0, 1, 255, 256, 2**31, 2**32 - 1, 2**32, -1, 1.0, 2.5, True, False, None]
+# The members of each kind of line but frame lines: host acks, downlinks, hellos (from the
+# host), boot lines and hello answers (from node2).
+LINE_SHAPES = [(), ("ack",), ("ack", "boot"), ("dl", "t"), ("dl", "t", "v"), ("hello",)]
+LINE_SHAPES += [("boot",), ("hello", "boot")]
+MEMBERS = ["f", "rssi", "snr", "n", "h", "ack", "dl", "t", "v", "boot", "hello", "x"]
 
 
 def with_crc(body: bytes) -> bytes:
     return body + codec.crc16(body).to_bytes(2, "big")
 
 
-def random_readings(rng: random.Random) -> dict[str, Any]:
+def random_readings(rng: random.Random, share: float = 0.5) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for _id, name, _unit, decimals, signed in codec.ROWS:
-        if rng.random() < 0.5:
+        if rng.random() < share:
             k = rng.choice(
                 [0, 1, rng.randrange(1 << 7), rng.randrange(1 << 14), rng.randrange(1 << 31)]
             )
@@ -31,32 +38,58 @@ def random_readings(rng: random.Random) -> dict[str, Any]:
     return out
 
 
+def random_options(rng: random.Random) -> dict[int, int] | None:
+    if rng.random() < 0.4:
+        return None
+    tags = [1, codec.OPT_RETRY_S, rng.randrange(256)]
+    return {rng.choice(tags): rng.choice([0, 20, rng.randrange(1 << 32)]) for _ in range(3)}
+
+
+def random_entries(rng: random.Random, count: int) -> list[tuple[int, dict[str, Any]]]:
+    """``count`` entries, oldest first, with ages from 0 to days, in milliseconds."""
+    ages = sorted(
+        (rng.choice([0, rng.randrange(100_000), rng.randrange(1 << 36)]) for _ in range(count)),
+        reverse=True,
+    )
+    return [(age, random_readings(rng, 0.3 if count > 1 else 0.5)) for age in ages]
+
+
 def seed_frames(rng: random.Random, count: int = 200) -> list[bytes]:
     """Valid frames of every kind and option, the raw material of the mutations."""
     frames = []
-    for _ in range(count):
-        kind = rng.randrange(3)
+    while len(frames) < count:
+        kind = rng.randrange(4)
         seq = rng.choice([0, rng.randrange(1 << 16), rng.randrange(1 << 32)])
-        if kind == 2:
-            interval = rng.choice([None, rng.randrange(1, 1 << 32)])
+        key = KEY if rng.random() < 0.5 else None
+        if kind == 3:
             frames.append(
                 codec.encode_ack(
-                    rng.randrange(256), rng.randrange(256), seq, interval, rng.random() < 0.5
+                    rng.randrange(256),
+                    rng.randrange(256),
+                    seq,
+                    options=random_options(rng),
+                    resync=rng.random() < 0.2,
+                    hold=rng.random() < 0.3,
+                    key=key,
                 )
             )
             continue
-        encode = codec.encode_telemetry if kind == 0 else codec.encode_stats
-        extra = {"age_s": rng.choice([0, rng.randrange(1 << 32)])} if kind == 0 else {}
-        frames.append(
-            encode(
-                rng.randrange(256),
-                seq,
-                random_readings(rng),
-                key=KEY if rng.random() < 0.5 else None,
-                full_counter=rng.random() < 0.5,
-                **extra,
+        entries = random_entries(rng, rng.randint(2, 16) if kind == 2 else 1)
+        try:
+            frames.append(
+                codec.encode_readings(
+                    rng.randrange(256),
+                    seq,
+                    entries,
+                    dst=rng.choice([0, rng.randrange(256)]),
+                    key=key,
+                    ack_req=rng.random() < 0.7,
+                    full_counter=rng.random() < 0.5,
+                    stats=kind == 1,
+                )
             )
-        )
+        except codec.CodecError:  # a batch too large for one packet: draw another
+            continue
     return frames
 
 
@@ -135,7 +168,9 @@ def json_value(rng: random.Random, depth: int = 0) -> Any:
     if kind == "list":
         return [json_value(rng, depth + 1) for _ in range(rng.randrange(3))]
     return {
-        rng.choice(["f", "rssi", "snr", "n", "x"]): json_value(rng, depth + 1)
+        rng.choice(
+            ["f", "rssi", "snr", "n", "h", "ack", "dl", "t", "v", "boot", "hello", "x"]
+        ): json_value(rng, depth + 1)
         for _ in range(rng.randrange(4))
     }
 
@@ -145,15 +180,26 @@ def fuzz_lines(rng: random.Random, n: int, frames: list[bytes]) -> Iterator[Any]
         choice = i % 6
         if choice == 0:  # JSON objects with the fields present, absent or of any type
             obj = {
-                key: json_value(rng)
-                for key in ("f", "rssi", "snr", "n", "ack")
-                if rng.random() < 0.6
+                key: json_value(rng) for key in ("f", "rssi", "snr", "n", "h") if rng.random() < 0.5
             }
             if rng.random() < 0.5:
                 obj["f"] = rng.choice(frames).hex()
+            # the members of one kind of host or session line, and now and then any other
+            for key in rng.choice(LINE_SHAPES) + rng.choice([(), (), (), (rng.choice(MEMBERS),)]):
+                obj[key] = rng.choice(
+                    [rng.choice(EDGE_NUMBERS), rng.randrange(256), json_value(rng)]
+                )
             yield json.dumps(obj)  # json.dumps writes NaN/Infinity, which json.loads accepts
         elif choice == 1:  # a valid line, damaged
-            text = codec_line.encode_line(rng.choice(frames), rssi=-40, snr=7.25, n=i)
+            text = rng.choice(
+                [
+                    codec_line.encode_line(rng.choice(frames), rssi=-40, snr=7.25, n=i, hold_ms=i),
+                    codec_line.encode_host_ack(i, rng.choice([None, rng.randrange(1 << 32)])),
+                    codec_line.encode_downlink(rng.randrange(256), rng.randrange(256), i),
+                    codec_line.encode_hello(rng.randrange(1 << 31)),
+                    codec_line.encode_session(i, rng.choice([None, rng.randrange(1 << 31)])),
+                ]
+            )
             pos = rng.randrange(len(text) + 1)
             yield (
                 text[:pos]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -17,9 +18,40 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BATCH_SCRIPT = HERE / "mp_codec_batch.py"
-SHARED = HERE.parents[1] / "shared"
+REPO = HERE.parents[1]
+SHARED = REPO / "shared"
 CODEC_DIR = SHARED / "iiot_codec"
 TIMEOUT_S = 120
+# The 32-bit unix port `make micropython` builds from the vendored source: its objects are
+# the board's size, so heap figures measured on it are the board's.
+MICROPYTHON_32 = REPO / "build" / "micropython" / "ports" / "unix" / "build-32" / "micropython"
+
+
+def _venv_micropython() -> str | None:
+    candidate = Path(sys.executable).parent / "micropython"
+    return str(candidate) if candidate.exists() else shutil.which("micropython")
+
+
+def interpreters() -> dict[str, str]:
+    """label -> binary: "unix32" (the 32-bit build) when it exists, and "venv" (the
+    virtualenv's 64-bit port). Without the virtualenv's interpreter the codec tests fail
+    rather than skip."""
+    found: dict[str, str] = {}
+    if MICROPYTHON_32.is_file() and os.access(MICROPYTHON_32, os.X_OK):
+        found["unix32"] = str(MICROPYTHON_32)
+    venv = _venv_micropython()
+    if not venv:
+        raise RuntimeError("the MicroPython unix port is missing: run `make install`")
+    found["venv"] = venv
+    return found
+
+
+INTERPRETERS = interpreters()
+
+
+def board_like() -> str:
+    """The interpreter closest to the board: the 32-bit build when it is there."""
+    return "unix32" if "unix32" in INTERPRETERS else "venv"
 
 
 def pack_float(x: float | int) -> Any:
@@ -65,8 +97,9 @@ def _run(
 class MicroPython:
     """The unix port with the codec importable from ``codec_root`` (sources or .mpy)."""
 
-    def __init__(self, binary: str, codec_root: Path, workdir: Path) -> None:
+    def __init__(self, binary: str, codec_root: Path, workdir: Path, label: str = "") -> None:
         self.binary = binary
+        self.label = label
         self.codec_root = codec_root
         self.workdir = workdir
         self._batches = 0

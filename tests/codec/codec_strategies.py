@@ -1,5 +1,6 @@
-"""Hypothesis strategies and helpers of the codec property tests (values at each metric's
-resolution, board float32 arithmetic, hand-built frames, a reference MIC)."""
+"""Hypothesis strategies and helpers of the codec property tests: values at each metric's
+resolution, board float32 arithmetic, and a reference encoder written from the
+specification (docs/protocol.md) with CPython's ``hmac``, independent of the codec."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ U8 = st.integers(0, 255)
 U32 = st.integers(0, 0xFFFFFFFF)
 KEYS = st.none() | st.binary(min_size=16, max_size=16)
 ROWS_BY_NAME = {row[1]: row for row in codec.ROWS}
+ROWS_BY_ID = {row[0]: row for row in codec.ROWS}
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 TYPICAL_NODE1 = {
     "temperature": 28.3,
@@ -33,6 +35,10 @@ TYPICAL_NODE1 = {
     "gas_resistance": 461235,
     "voltage": 3.3,
 }
+NODE1_METRICS = list(TYPICAL_NODE1)
+# Ages a frame can carry: whole deciseconds up to 2**32 - 1 of them, given in milliseconds.
+MAX_AGE_MS = 0xFFFFFFFF * 100
+UP, DOWN = 0x00, 0x01  # the MIC's direction byte: uplink frames, ACKs
 
 
 def f32(x: float) -> float:
@@ -70,7 +76,10 @@ def decimal_text(k: int, decimals: int) -> str:
 
 
 def scaled_readings(
-    names: list[str] | None = None, limit: int = MAX_SCALED, min_size: int = 0
+    names: list[str] | None = None,
+    limit: int = MAX_SCALED,
+    min_size: int = 0,
+    max_size: int | None = None,
 ) -> st.SearchStrategy[dict[str, int]]:
     """A random subset of metrics, each with a scaled integer value in range."""
     rows = [ROWS_BY_NAME[n] for n in names] if names else list(codec.ROWS)
@@ -80,7 +89,18 @@ def scaled_readings(
             {row[1]: st.integers(-limit if row[4] else 0, limit) for row in chosen}
         )
 
-    return st.lists(st.sampled_from(rows), unique=True, min_size=min_size).flatmap(values)
+    return st.lists(
+        st.sampled_from(rows), unique=True, min_size=min_size, max_size=max_size
+    ).flatmap(values)
+
+
+def ages_oldest_first(
+    min_size: int = 1, max_size: int = 16, max_age_ms: int = MAX_AGE_MS
+) -> st.SearchStrategy[list[int]]:
+    """Ages in milliseconds, oldest (largest) first, as a node's queue holds them."""
+    return st.lists(st.integers(0, max_age_ms), min_size=min_size, max_size=max_size).map(
+        lambda ages: sorted(ages, reverse=True)
+    )
 
 
 def as_values(scaled: dict[str, int], data: st.DataObject | None = None) -> dict[str, Any]:
@@ -97,14 +117,23 @@ def as_values(scaled: dict[str, int], data: st.DataObject | None = None) -> dict
     return out
 
 
-def check_readings(frame: codec.Frame, scaled: dict[str, int]) -> None:
-    assert set(frame.readings) == set(scaled)
+def check_readings(readings: dict[str, float], scaled: dict[str, int]) -> None:
+    """Decoded ``readings`` are exactly the scaled values sent, at the metric's resolution."""
+    assert set(readings) == set(scaled)
     for name, k in scaled.items():
         decimals = ROWS_BY_NAME[name][3]
-        value = frame.readings[name]
+        value = readings[name]
         assert isinstance(value, float)
         assert value == k / 10**decimals, name
         assert codec.format_value(name, value) == decimal_text(k, decimals), name
+
+
+def on_air_age_ms(age_ms: int) -> int:
+    """An age as it comes back from the air: rounded to the nearest decisecond."""
+    return (age_ms + 50) // 100 * 100
+
+
+# --- a reference encoder, written from docs/protocol.md -----------------------------------
 
 
 def with_crc(body: bytes) -> bytes:
@@ -120,5 +149,65 @@ def uvarint(n: int) -> bytes:
     return bytes(out)
 
 
-def reference_mic(key: bytes, fcnt_hi: int, covered: bytes) -> bytes:
-    return hmac.new(key, fcnt_hi.to_bytes(2, "big") + covered, hashlib.sha256).digest()[:4]
+def reference_mic(key: bytes, direction: int, fcnt: int, covered: bytes) -> bytes:
+    """HMAC-SHA256(key, direction || fcnt (4 bytes, big-endian) || covered)[:4]."""
+    msg = bytes([direction]) + fcnt.to_bytes(4, "big") + covered
+    return hmac.new(key, msg, hashlib.sha256).digest()[:4]
+
+
+def reference_readings(scaled: dict[str, int]) -> bytes:
+    """Presence bitmap and values (zigzag for signed metrics), ascending metric id."""
+    by_id = sorted((ROWS_BY_NAME[name][0], k) for name, k in scaled.items())
+    out = uvarint(sum(1 << metric_id for metric_id, _ in by_id))
+    for metric_id, k in by_id:
+        out += uvarint((k * 2 if k >= 0 else -k * 2 - 1) if ROWS_BY_ID[metric_id][4] else k)
+    return out
+
+
+def reference_uplink(
+    src: int,
+    dst: int,
+    fcnt: int,
+    entries: list[tuple[int, dict[str, int]]],
+    key: bytes | None = None,
+    ack_req: bool = True,
+    full_counter: bool = False,
+    stats: bool = False,
+) -> bytes:
+    """TELEMETRY / STATS (one entry) or BATCH (several) from scaled readings."""
+    ds = [(age_ms + 50) // 100 for age_ms, _ in entries]
+    single = len(entries) == 1
+    msg_type = 2 if stats else (0 if single else 3)
+    flags = (0x08 if ack_req else 0) | (0x04 if key else 0) | (0x01 if full_counter else 0)
+    if single and ds[0]:
+        flags |= 0x02
+    body = bytes([0x80 | msg_type << 4 | flags, src, dst]) + (fcnt & 0xFFFF).to_bytes(2, "big")
+    if full_counter:
+        body += (fcnt >> 16).to_bytes(2, "big")
+    for i, (_, scaled) in enumerate(entries):
+        if single:
+            body += uvarint(ds[0]) if ds[0] else b""
+        else:
+            body += uvarint(ds[0] if i == 0 else ds[i - 1] - ds[i])
+        body += reference_readings(scaled)
+    if key:
+        body += reference_mic(key, UP, fcnt, body)
+    return with_crc(body)
+
+
+def reference_ack(
+    src: int,
+    dst: int,
+    fcnt: int,
+    options: dict[int, int] | None = None,
+    resync: bool = False,
+    hold: bool = False,
+    key: bytes | None = None,
+) -> bytes:
+    flags = (0x01 if resync else 0) | (0x02 if hold else 0) | (0x04 if key else 0)
+    body = bytes([0x90 | flags, src, dst]) + (fcnt & 0xFFFF).to_bytes(2, "big")
+    for tag in sorted(options or {}):
+        body += bytes([tag]) + uvarint((options or {})[tag])
+    if key:
+        body += reference_mic(key, DOWN, fcnt, body)
+    return with_crc(body)

@@ -1,5 +1,7 @@
-"""Fixtures of the codec tests: the test vectors, the codec compiled with mpy-cross, and a
-runner for batches of codec operations inside the real MicroPython unix port."""
+"""Fixtures of the codec tests: the test vectors, the codec compiled with mpy-cross, and
+runners for batches of codec operations inside the real MicroPython unix port: the
+virtualenv's (64-bit) and the 32-bit build (`make micropython`), whose objects are the
+board's size, when it is there."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ if str(SHARED) not in sys.path:
 if "iiot_codec" in sys.modules and not getattr(sys.modules["iiot_codec"], "__file__", None):
     del sys.modules["iiot_codec"]
 
-from codec_mp import CODEC_DIR, MicroPython  # noqa: E402  (needs the path above)
+from codec_mp import CODEC_DIR, INTERPRETERS, MicroPython, board_like  # noqa: E402  (needs the path)
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +43,15 @@ def mpy_cross_bin() -> str:
 
 @pytest.fixture(scope="session")
 def codec_mpy_dir(tmp_path_factory: pytest.TempPathFactory, mpy_cross_bin: str) -> Path:
-    """A directory holding iiot_codec/*.mpy, as deployed to the board."""
+    """A directory holding iiot_codec/*.mpy, as deployed to the board (each names its
+    source iiot_codec/<module>.py, not this machine's path: the name is heap on the board)."""
     root = tmp_path_factory.mktemp("mpy")
     package = root / "iiot_codec"
     package.mkdir()
     for source in sorted(CODEC_DIR.glob("*.py")):
         out = package / (source.stem + ".mpy")
         result = subprocess.run(
-            [mpy_cross_bin, "-o", str(out), str(source)],
+            [mpy_cross_bin, "-s", f"iiot_codec/{source.name}", "-o", str(out), str(source)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -59,14 +62,31 @@ def codec_mpy_dir(tmp_path_factory: pytest.TempPathFactory, mpy_cross_bin: str) 
 
 
 @pytest.fixture(scope="session")
-def mp_source(micropython_bin: str, tmp_path_factory: pytest.TempPathFactory) -> MicroPython:
-    """MicroPython importing the codec from its .py sources."""
-    return MicroPython(micropython_bin, SHARED, tmp_path_factory.mktemp("mp_source"))
+def mp_runners(
+    codec_mpy_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[str, str], MicroPython]:
+    """(interpreter, "source" | "mpy") -> a runner importing the codec that way."""
+    runners = {}
+    for label, binary in INTERPRETERS.items():
+        for form, root in (("source", SHARED), ("mpy", codec_mpy_dir)):
+            workdir = tmp_path_factory.mktemp(f"mp_{label}_{form}")
+            runners[(label, form)] = MicroPython(binary, root, workdir, label)
+    return runners
 
 
-@pytest.fixture(scope="session")
-def mp_mpy(
-    micropython_bin: str, codec_mpy_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> MicroPython:
-    """MicroPython importing the codec from .mpy files compiled by mpy-cross."""
-    return MicroPython(micropython_bin, codec_mpy_dir, tmp_path_factory.mktemp("mp_mpy"))
+@pytest.fixture(params=[(i, f) for i in INTERPRETERS for f in ("source", "mpy")], ids="-".join)
+def mp(request: pytest.FixtureRequest, mp_runners: dict[tuple[str, str], MicroPython]) -> Any:
+    """Every interpreter, with the codec from .py sources and from mpy-cross output."""
+    return mp_runners[request.param]
+
+
+@pytest.fixture(params=list(INTERPRETERS))
+def mp_mpy(request: pytest.FixtureRequest, mp_runners: dict[tuple[str, str], MicroPython]) -> Any:
+    """Every interpreter with the codec as deployed: .mpy files."""
+    return mp_runners[(request.param, "mpy")]
+
+
+@pytest.fixture
+def mp_board(mp_runners: dict[tuple[str, str], MicroPython]) -> MicroPython:
+    """The interpreter closest to the board (32-bit when built), the codec from .mpy."""
+    return mp_runners[(board_like(), "mpy")]

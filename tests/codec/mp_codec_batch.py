@@ -14,19 +14,8 @@ import struct
 import sys
 from binascii import hexlify, unhexlify
 
-# Imported directly: on MicroPython the package's lazy __getattr__ for the line API fails
-# unless iiot_codec.line was imported first (test_codec_micropython covers that path).
-import iiot_codec.line as line_api
-from iiot_codec import (
-    CodecError,
-    classify,
-    crc16,
-    decode,
-    encode_ack,
-    encode_stats,
-    encode_telemetry,
-    format_value,
-)
+# The whole API through the package, as the firmware imports it (lazily on MicroPython).
+import iiot_codec as c
 
 
 def unpack_value(v):
@@ -46,62 +35,92 @@ def key_of(case):
     return unhexlify(k) if k else None
 
 
+def values_of(pairs):
+    out = {}
+    for name, value in pairs:
+        out[name] = unpack_value(value)
+    return out
+
+
+def options_of(case):
+    pairs = case.get("options")
+    if pairs is None:
+        return None
+    out = {}
+    for tag, value in pairs:
+        out[tag] = value
+    return out
+
+
 def describe(f):
-    readings = {}
-    for name in f.readings:
-        readings[name] = pack_float(f.readings[name])
+    entries = []
+    for age_ms, readings in f.entries:
+        packed = {}
+        for name in readings:
+            packed[name] = pack_float(readings[name])
+        entries.append([age_ms, packed])
     return {
         "kind": f.kind,
         "src": f.src,
         "dst": f.dst,
         "seq": f.seq,
+        "flags": f.flags,
         "fcnt": f.fcnt,
         "fcnt_hi": f.fcnt_hi,
-        "readings": readings,
-        "age_s": f.age_s,
+        "entries": entries,
+        "newest_is_readings": (f.readings is f.entries[-1][1]) if f.entries else None,
+        "age_ms": f.age_ms,
         "ack_req": f.ack_req,
         "has_mic": f.has_mic,
         "authenticated": f.authenticated,
         "skipped": f.skipped,
-        "interval_s": f.interval_s,
+        "options": sorted([tag, f.options[tag]] for tag in f.options),
         "resync": f.resync,
+        "hold": f.hold,
     }
-
-
-def values_of(case):
-    out = {}
-    for name, value in case["readings"]:
-        out[name] = unpack_value(value)
-    return out
 
 
 def run_encode(case):
     fn = case["fn"]
     if fn == "ack":
-        frame = encode_ack(
+        frame = c.encode_ack(
             case["src"],
             case["dst"],
-            case["seq"],
-            interval_s=case.get("interval_s"),
+            case["fcnt"],
+            options=options_of(case),
             resync=case.get("resync", False),
+            hold=case.get("hold", False),
+            key=key_of(case),
         )
-    elif fn == "stats":
-        frame = encode_stats(
+    elif fn == "readings":
+        entries = [(age_ms, values_of(pairs)) for age_ms, pairs in case["entries"]]
+        frame = c.encode_readings(
             case["src"],
             case["seq"],
-            values_of(case),
+            entries,
+            dst=case.get("dst", 0),
+            key=key_of(case),
+            ack_req=case.get("ack_req", True),
+            full_counter=case.get("full_counter", False),
+            stats=case.get("stats", False),
+        )
+    elif fn == "stats":
+        frame = c.encode_stats(
+            case["src"],
+            case["seq"],
+            values_of(case["readings"]),
             dst=case.get("dst", 0),
             key=key_of(case),
             ack_req=case.get("ack_req", False),
             full_counter=case.get("full_counter", False),
         )
     else:
-        frame = encode_telemetry(
+        frame = c.encode_telemetry(
             case["src"],
             case["seq"],
-            values_of(case),
+            values_of(case["readings"]),
             dst=case.get("dst", 0),
-            age_s=case.get("age_s", 0),
+            age_ms=case.get("age_ms", 0),
             key=key_of(case),
             ack_req=case.get("ack_req", True),
             full_counter=case.get("full_counter", False),
@@ -110,27 +129,34 @@ def run_encode(case):
 
 
 def run_decode(case):
-    f = decode(unhexlify(case["hex"]), key=key_of(case), last_fcnt=case.get("last"))
+    data = unhexlify(case["hex"])
+    f = c.decode(data, key=key_of(case), last_fcnt=case.get("last"))
     out = describe(f)
+    out["peek"] = list(c.peek(data))
     if "classify_last" in case:
-        out["class"] = classify(f, case["classify_last"])
+        out["class"] = c.classify(f, case["classify_last"])
     return out
+
+
+def run_decode_ack(case):
+    f = c.decode_ack(unhexlify(case["hex"]), key=key_of(case), fcnt=case.get("fcnt"))
+    return describe(f)
 
 
 def run_line(case):
     return {
-        "line": line_api.encode_line(
+        "line": c.encode_line(
             unhexlify(case["frame"]),
             rssi=case.get("rssi"),
             snr=unpack_value(case.get("snr")),
             n=case.get("n"),
+            hold_ms=case.get("hold_ms", 0),
         )
     }
 
 
 def run_decode_line(case):
-    text = case["line"]
-    parsed = line_api.decode_line(text)
+    parsed = c.decode_line(case["line"])
     if parsed is None:
         return {"console": True}
     return {
@@ -138,31 +164,48 @@ def run_decode_line(case):
         "rssi": parsed.rssi,
         "snr": pack_float(parsed.snr),
         "n": parsed.n,
+        "hold_ms": parsed.hold_ms,
     }
 
 
-def run_format(case):
-    return {"text": format_value(case["name"], unpack_value(case["value"]))}
+def run_host_line(case):
+    got = c.decode_host_line(case["text"])
+    return {"host": None if got is None else list(got), "ack": c.decode_host_ack(case["text"])}
+
+
+def run_session_line(case):
+    # How the host reads a line from node2: a session line, or something else (None)
+    obj = c.parse_object(case["text"])
+    if obj is None:
+        return {"session": None, "console": True}
+    s = c.session_from_object(obj)
+    return {"session": None if s is None else [s.boot, s.nonce]}
 
 
 OPS = {
     "encode": run_encode,
     "decode": run_decode,
+    "decode_ack": run_decode_ack,
+    "peek": lambda case: {"peek": list(c.peek(unhexlify(case["hex"])))},
     "line": run_line,
     "decode_line": run_decode_line,
-    "crc": lambda case: {"crc": crc16(unhexlify(case["hex"]))},
-    "host_ack": lambda case: {
-        "line": line_api.encode_host_ack(case["n"]),
-        "back": line_api.decode_host_ack(case["text"]),
+    "crc": lambda case: {"crc": c.crc16(unhexlify(case["hex"]))},
+    "host_ack": lambda case: {"line": c.encode_host_ack(case["n"], case.get("boot"))},
+    "hello": lambda case: {"line": c.encode_hello(case["nonce"])},
+    "session": lambda case: {"line": c.encode_session(case["boot"], case.get("nonce"))},
+    "session_line": run_session_line,
+    "downlink": lambda case: {
+        "line": c.encode_downlink(case["node"], case["tag"], case.get("value"))
     },
-    "format": run_format,
+    "host_line": run_host_line,
+    "format": lambda case: {"text": c.format_value(case["name"], unpack_value(case["value"]))},
 }
 
 
 def run_case(case):
     try:
         return OPS[case["op"]](case)
-    except CodecError as e:
+    except c.CodecError as e:
         return {"error": e.reason}
     except Exception as e:  # the finding this harness exists for: report, keep going
         return {"crash": type(e).__name__ + ": " + str(e)}

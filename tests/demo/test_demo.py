@@ -1,37 +1,179 @@
-"""`make demo` end to end: simulated boards -> node2's pty -> bridge -> Mosquitto + database.
+"""`make demo` end to end, in a real terminal: simulated boards -> node2's pty -> bridge ->
+Mosquitto (user and password) + database, with the live view on screen.
 
-Runs the same module `make demo` runs, for a short time, and checks its summary: readings
-were generated, stored and published, and none was lost or stored twice.
+One short simulated run checks what a user meets: the view at 160x50 (the demo's own) and
+at 80x24 (a second iiot-watch on the demo's broker), the header's mosquitto_sub command
+working as shown, anonymous clients refused, Home Assistant discovery published, and
+Ctrl-C ending the run with the delivery summary: every reading stored exactly once.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from watch_kit import WATCH_BIN, Tmux, wait_for
+
+from iiot_sim.demo import build_parser, parse_args
+
+REPO = Path(__file__).resolve().parents[2]
+NODES = ("node1", "node2", "node3", "node4")  # three node1 instances and the gateway
+UNITS = ("°C", "%", "hPa", "kΩ", "V", "dBm", "dB")
+SUB = re.compile(r"mosquitto_sub -h 127\.0\.0\.1 -p (\d+) -u (\w+) -P (\w+) -t 'iiot/#' -v")
 
 
-def test_demo_delivers_every_reading_exactly_once() -> None:
+def sub(port: str, *args: str, user: str | None = None, password: str | None = None) -> str:
+    argv = ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, *args]
+    if user and password:
+        argv += ["-u", user, "-P", password]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return f"{proc.returncode}\n{proc.stdout}{proc.stderr}"
+
+
+def test_demo_in_a_terminal(tmp_path: Path) -> None:
+    tmux = Tmux(tmp_path)
+    try:
+        demo = [sys.executable, "-m", "iiot_sim.demo", "--nodes", "3", "--seconds", "5m"]
+        tmux.start("demo", [*demo, "--loss", "0.2"], 160, 50, {})
+        header = wait_for(lambda: SUB.search(tmux.screen("demo")), 60, "the demo's header")
+        port, user, password = header.groups()
+
+        # The command on screen works as shown; anonymous clients are refused.
+        shown = shlex.split(header.group(0))
+        proc = subprocess.run([*shown, "-C", "3", "-W", "60"], capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stdout.count("iiot/") == 3, proc
+        anonymous = sub(port, "-t", "iiot/#", "-C", "1", "-W", "10")
+        assert not anonymous.startswith("0\n") and "not authorised" in anonymous.lower()
+        # Home Assistant discovery is on.
+        ha = sub(port, "-t", "homeassistant/#", "-C", "1", "-W", "30", user=user, password=password)
+        assert ha.startswith("0\n") and '"unique_id"' in ha and '"state_topic": "iiot/' in ha
+
+        # A second view at 80x24 on the demo's broker.
+        small = [WATCH_BIN, "--mqtt-url", f"mqtt://{user}@127.0.0.1:{port}"]
+        tmux.start("small", small, 80, 24, {"IIOT_MQTT_PASSWORD": password})
+
+        def shows(name: str, *texts: str) -> str:
+            screen = tmux.screen(name)
+            return screen if all(t in screen for t in texts) else ""
+
+        link = ("RSSI", "SNR", "frames", "retx", "loss", "heard", "queued", "Bridge online")
+        # The gateway's counters come every 10 s in the demo.
+        big = wait_for(
+            lambda: shows("demo", *NODES, *link, *UNITS, "Gateway node2", "serial lines"),
+            90,
+            "every node, unit, link column and the bridge at 160x50",
+        )
+        assert "database http://127.0.0.1:" in big and f"-P {password}" in big
+        lines = tmux.lines("demo")
+        assert len(lines) == 50 and "q quit" in lines[-1]
+        overview = wait_for(
+            lambda: shows("small", *NODES, *link, "dBm", "serial lines"), 30, "80x24 overview"
+        )
+        assert len(tmux.lines("small")) == 24 and "q quit" in tmux.lines("small")[-1]
+        assert '-P "$IIOT_MQTT_PASSWORD"' in overview  # not shown unless asked for
+        tmux.keys("small", "2")
+        readings = wait_for(lambda: shows("small", "recent"), 10, "the readings view")
+        for unit in ("°C", "hPa", "kΩ"):
+            assert unit in readings, readings
+
+        # Ctrl-C: the run stops early, still with its summary, and the demo exits 0.
+        tmux.keys("demo", "C-c")
+        status = tmux.exit_status("demo", timeout=120)
+        out = tmux.screen("demo", history=True)
+        assert status == 0, out
+        assert "Traceback" not in out and "KeyboardInterrupt" not in out
+
+        def figure(label: str) -> int:
+            match = re.search(rf"^\s*{label}\s+(\d+)", out, re.MULTILINE)
+            assert match, f"no {label!r} line in:\n{out}"
+            return int(match.group(1))
+
+        stored, pending = figure("stored in the database"), figure("still queued at a node")
+        assert figure("lost") == 0 and figure("stored twice") == 0
+        assert stored >= 30  # four boards for half a minute or more: dozens of values
+        assert stored == figure("generated by the nodes") - pending
+        assert figure("received by node2") == stored
+        assert figure("published on MQTT") >= stored
+        tmux.keys("small", "q")
+        assert tmux.exit_status("small") == 0
+    finally:
+        tmux.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("2m", 120.0), ("1.5m", 90.0), ("", 0.0)]
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_args(["--seconds", text]).seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "word"),
+    [
+        (["--seconds", "1m30x"], {}, "DEMO_SECONDS"),
+        ([], {"DEMO_SECONDS": "soon"}, "DEMO_SECONDS"),
+        (["--nodes", "abc"], {}, "NODES"),
+        (["--nodes", "0"], {}, "NODES"),
+        (["--loss", "2"], {}, "LOSS"),
+        (["--interval-ms", "fast"], {}, "INTERVAL_MS"),
+    ],
+)
+def test_a_bad_option_is_one_clear_line(args: list[str], env: dict[str, str], word: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "iiot_sim.demo", "--seconds", "25", "--loss", "0.2"],
+        [sys.executable, "-m", "iiot_sim.demo", *args],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=60,
+        env={**_env(), **env},
     )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("iiot-demo: ") and word in lines[0], lines
 
-    def figure(label: str) -> int:
-        match = re.search(rf"^\s*{label}\s+(\d+)", out, re.MULTILINE)
-        assert match, f"no {label!r} line in:\n{out}"
-        return int(match.group(1))
 
-    generated = figure("generated by the nodes")
-    stored = figure("stored in the database")
-    pending = figure("still queued at a node")
-    assert figure("lost") == 0 and figure("stored twice") == 0
-    # Three boards reporting every 2 s for 25 s: dozens of sensor values, not a handful.
-    assert stored >= 50
-    assert stored == generated - pending
-    assert figure("published on MQTT") >= stored
-    assert figure("received by node2") == stored
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "DEMO_SECONDS"}
+
+
+def test_make_passes_the_variables() -> None:
+    def dry(*variables: str) -> str:
+        proc = subprocess.run(
+            ["make", "--dry-run", "--no-print-directory", "demo", *variables],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(),
+        )
+        assert proc.returncode == 0, proc.stderr
+        return next(line for line in proc.stdout.splitlines() if "iiot_sim.demo" in line)
+
+    line = dry("NODES=5", "LOSS=0.3", "INTERVAL_MS=1000", "KEEP=1", "DEMO_SECONDS=2m")
+    assert shlex.split(line)[1:] == [
+        "-m", "iiot_sim.demo", "--nodes", "5", "--loss", "0.3", "--interval-ms", "1000",
+        "--keep", "--seconds", "2m",
+    ]  # fmt: skip
+    assert shlex.split(dry())[1:] == ["-m", "iiot_sim.demo"]  # the demo's own defaults
+    assert "--keep" not in dry("KEEP=0")
+    help_text = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", help_text)  # the colour codes around target names
+    demo_line = next(line for line in plain.splitlines() if line.split()[:1] == ["demo"])
+    for variable in ("NODES", "LOSS", "INTERVAL_MS", "KEEP", "DEMO_SECONDS"):
+        assert variable in demo_line, demo_line
+
+
+def test_the_readme_states_the_demos_defaults() -> None:
+    """The README's table of make variables shows the demo's own defaults."""
+    readme = (REPO / "README.md").read_text()
+    defaults = {a.dest: a.default for a in build_parser()._actions}
+    for variable, dest in (("NODES", "nodes"), ("LOSS", "loss"), ("INTERVAL_MS", "interval_ms")):
+        match = re.search(rf"^\| `{variable}` \| ([^|]+) \|", readme, re.MULTILINE)
+        assert match, f"README: no row for {variable}"
+        assert match.group(1).strip() == str(defaults[dest]), variable

@@ -68,7 +68,8 @@ def env_values(path: Path) -> dict[str, str]:
 
 
 def test_compose_config_validates(resolved: dict[str, Any]) -> None:
-    assert set(resolved["services"]) == {"mosquitto", "influxdb", "grafana", "bridge", "demo"}
+    services = {"mosquitto", "influxdb", "grafana", "bridge", "demo", "redis"}  # [gateways]
+    assert set(resolved["services"]) == services
 
 
 def test_compose_refuses_to_run_without_secrets(tmp_path: Path) -> None:

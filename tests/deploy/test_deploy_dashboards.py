@@ -115,6 +115,7 @@ def test_alert_rules_say_what_the_issue_asks(alert_rules) -> None:
         "iiot-humidity-out-of-range",
         "iiot-node-silent",
         "iiot-bridge-backlog-growing",
+        "iiot-readings-dropped",
     }
     assert threshold(rules["iiot-temperature-high"]) == ("gt", [35])
     assert rules["iiot-temperature-high"]["for"] == "5m"

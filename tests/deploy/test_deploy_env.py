@@ -58,7 +58,7 @@ def test_new_env_gets_fresh_distinct_secrets(tmp_path: Path, envgen: ModuleType,
     made, example = values(env.read_text()), values(EXAMPLE.read_text())
     assert set(made) == set(example)
     secrets = {k: v for k, v in made.items() if example[k] == envgen.PLACEHOLDER}
-    assert len(secrets) == 4
+    assert len(secrets) == 5  # [gateways] + REDIS_PASSWORD (the dedup profile)
     assert all(re.fullmatch(r"[A-Za-z0-9]{32}", v) for v in secrets.values())
     assert len(set(secrets.values())) == len(secrets)
     assert {k: v for k, v in made.items() if k not in secrets} == {

@@ -66,25 +66,32 @@ def unit_settings(text: str) -> dict[str, list[str]]:
     return settings
 
 
-SERVICE = DEPLOY / "systemd" / "iiot-bridge.service"
+# [gateways] issue 15: one template, one instance per gateway (instance = its USB serial).
+SERVICE = DEPLOY / "systemd" / "iiot-bridge@.service"
+INSTANCE = "0671FF485550755187121046"
 
 
 def test_systemd_unit_settings() -> None:
+    assert sorted(p.name for p in (DEPLOY / "systemd").iterdir()) == [SERVICE.name]
     settings = unit_settings(SERVICE.read_text())
     assert settings["Restart"] == ["on-failure"]
     assert settings["User"] == ["iiot-bridge"]
-    assert settings["StateDirectory"] == ["iiot-bridge"]
+    # Per instance: its own state directory (the bridge locks it) and settings file.
+    assert settings["StateDirectory"] == ["iiot-bridge/%i"]
+    assert "-/etc/iiot-bridge/%i.env" in settings["EnvironmentFile"]
     assert settings["SupplementaryGroups"] == ["dialout"]
-    assert "IIOT_SERIAL=/dev/iiot-gateway" in settings["Environment"]
     (command,) = settings["ExecStart"]
     assert command.split()[0].endswith("/bin/iiot-bridge")
+    # The udev rule's per-serial name of the gateway this instance serves.
+    assert command.split()[1:] == ["--serial", "/dev/iiot-gateway-%i"]
     assert settings["WantedBy"] == ["multi-user.target"]
 
 
-def test_systemd_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", [SERVICE.name, SERVICE.name.replace("@", f"@{INSTANCE}")])
+def test_systemd_unit_verifies(tmp_path: Path, name: str) -> None:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze (Debian package systemd) is missing"
-    unit = tmp_path / SERVICE.name
+    unit = tmp_path / name  # the template, and an instance of it
     # verify also checks that the program exists; the bridge's venv is not installed here.
     text = SERVICE.read_text()
     text = re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", text, flags=re.M)
@@ -93,7 +100,7 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
     )
     # It reports bad settings on stderr but still exits 0: read what it said about our file.
-    complaints = [line for line in result.stderr.splitlines() if SERVICE.name in line]
+    complaints = [line for line in result.stderr.splitlines() if name in line]
     assert result.returncode == 0 and complaints == [], result.stderr
 
 
@@ -112,13 +119,22 @@ def udev_rules() -> list[dict[str, str]]:
 
 
 def test_udev_rule_names_the_gateway() -> None:
-    (rule,) = udev_rules()
-    assert rule["SUBSYSTEM=="] == "tty"
-    assert rule["ATTRS{idVendor}=="] == "0483"
-    assert "374b" in rule["ATTRS{idProduct}=="].split("|")
-    assert rule["SYMLINK+="] == "iiot-gateway"
-    assert rule["GROUP="] == "dialout"
-    assert rule["ENV{ID_MM_DEVICE_IGNORE}="] == "1"
+    # [gateways] issue 15: every gateway by its USB serial, plus the one-gateway alias.
+    rules = udev_rules()
+    for rule in rules:
+        assert rule["SUBSYSTEM=="] == "tty"
+        assert rule["ATTRS{idVendor}=="] == "0483"
+        assert "374b" in rule["ATTRS{idProduct}=="].split("|")
+    first, by_serial, alias = rules
+    assert first["IMPORT{builtin}="] == "usb_id"  # sets ID_SERIAL_SHORT for the next rules
+    assert first["GROUP="] == "dialout"
+    assert first["ENV{ID_MM_DEVICE_IGNORE}="] == "1"
+    assert by_serial["ENV{ID_SERIAL_SHORT}=="] == "?*"
+    # The name the bridge reads a gateway's label from (iiot_bridge.identity.UDEV_PREFIX).
+    from iiot_bridge.identity import UDEV_PREFIX
+
+    assert by_serial["SYMLINK+="] == UDEV_PREFIX + "$env{ID_SERIAL_SHORT}"
+    assert alias["SYMLINK+="] == "iiot-gateway"
 
 
 DOCKERFILE = REPO / "Dockerfile"

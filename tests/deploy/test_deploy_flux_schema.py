@@ -34,7 +34,7 @@ def alert_queries(alert_rules: dict[str, dict[str, Any]]) -> list[tuple[str, str
 def test_there_are_queries_to_check(dashboards, alert_rules) -> None:
     # Guards the tests below against passing on an empty list.
     assert len(dashboard_queries(dashboards)) >= 20
-    assert len(alert_queries(alert_rules)) == 4
+    assert len(alert_queries(alert_rules)) == 5
 
 
 def test_dashboard_queries_match_the_schema(dashboards, schema: ModuleType) -> None:
@@ -104,9 +104,19 @@ def test_checker_allows_pivoted_measurements_only_after_a_pivot(schema: ModuleTy
 
 def test_schema_agrees_with_the_codec_metric_table(schema: ModuleType) -> None:
     # The bridge writes one measurement per codec metric, named and tagged from this table.
+    from iiot_bridge import catalog
     from iiot_codec import metrics
 
-    table = {row[metrics.NAME]: row[metrics.UNIT] for row in metrics.ROWS + metrics.LINK_ROWS}
-    readings = {m: d["unit"] for m, d in schema.MEASUREMENTS.items() if m != "bridge_backlog"}
+    rows = metrics.ROWS + metrics.LINK_ROWS + catalog.HOST_LINK_ROWS  # [gateways] + gateways
+    table = {row[metrics.NAME]: row[metrics.UNIT] for row in rows}
+    own = catalog.SELF_METRICS
+    readings = {m: d["unit"] for m, d in schema.MEASUREMENTS.items() if m not in own}
     assert readings == table
-    assert schema.MEASUREMENTS["bridge_backlog"]["tags"] == {"node", "unit", "sink"}
+    # The bridge's own measurements name the bridge (several may write to one database).
+    assert schema.MEASUREMENTS["bridge_backlog"]["tags"] == {"node", "unit", "sink", "bridge"}
+    assert schema.MEASUREMENTS["bridge_gateway_frames"]["tags"] == {
+        "node",
+        "unit",
+        "gateway",
+        "bridge",
+    }

@@ -15,7 +15,7 @@ import pytest
 
 from iiot_sim.airtime import ChipSettings
 from iiot_sim.channel import ChannelConfig, Hub, LinkParams
-from iiot_sim.paths import MP_DIR
+from iiot_sim.paths import MP_DIR, mplib_dir
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -123,7 +123,7 @@ def run_mp(
     the JSON objects it printed on lines starting with '='."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_SIM_")}
     full["MICROPYPATH"] = ":".join(
-        [str(MP_DIR), str(REPO / "node1"), str(REPO / "shared"), str(MP_DIR / "lib")]
+        [str(MP_DIR), str(REPO / "node1"), str(REPO / "shared"), str(mplib_dir())]
     )
     full.update(env or {})
     proc = subprocess.run(

@@ -5,56 +5,22 @@ replayed frames injected, a sensor node's sensors unplugged, node2 restarted. On
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import serial
 
 import iiot_codec
 from iiot_sim.channel import ChannelConfig, LinkParams
 from iiot_sim.config import RadioConfig, SimConfig
+from iiot_sim.host import AckingHost
 from iiot_sim.report import analyze_delivery, frames_from_lines
 from iiot_sim.runner import Simulation
 
 KEYS = {1: "000102030405060708090a0b0c0d0e0f", 3: "f0e0d0c0b0a090807060504030201000"}
 READINGS_PER_NODE = 150
 INTERVAL_MS = 400
-
-
-class Host:
-    """Reads node2's serial port through the pty like a host and acknowledges each line."""
-
-    def __init__(self, path: str) -> None:
-        self.port = serial.Serial(path, 115200, timeout=0.1)
-        self.lines: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            buf += self.port.read(4096)
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace").strip()
-                self.lines.append(line)
-                if line.startswith("{"):
-                    try:
-                        n = json.loads(line).get("n")
-                    except ValueError:
-                        continue
-                    if isinstance(n, int):
-                        self.port.write(b'{"ack":%d}\n' % n)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.port.close()
 
 
 @dataclass
@@ -96,7 +62,7 @@ def run(tmp_path_factory) -> Outcome:
         workdir=tmp_path_factory.mktemp("link"),
     )
     sim = Simulation(cfg).start()
-    host = Host(sim.serial_path)
+    host = AckingHost(sim.serial_path)
     out = Outcome(report={}, lines=host.lines, until_t=0.0)
     try:
         # 1. A recorded frame replayed, a frame with a bad MIC, an unauthenticated frame.

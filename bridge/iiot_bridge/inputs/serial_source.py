@@ -4,7 +4,9 @@
 port has buffered), each with its receive time, so the pipeline can commit them in one
 transaction. When the port is missing or fails, the source closes it, waits and reopens,
 logging once per state change rather than once per attempt. ``auto`` finds the ST-LINK
-virtual COM port by its USB vendor id (0483, STMicroelectronics).
+virtual COM port by its USB vendor id (0483, STMicroelectronics). What is said on the port
+(hello, which lines are stale, acknowledgements naming node2's boot) is the
+``SerialSession``'s.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import time
 import serial
 from serial.tools import list_ports
 
-from iiot_codec import encode_host_ack
-
 from ..stats import Stats
+from .session import Line, SerialSession
 
 log = logging.getLogger("iiot_bridge.serial")
 
@@ -40,15 +41,24 @@ def find_stlink() -> str | None:
 
 
 class SerialSource:
-    def __init__(self, port: str, baud: int, stats: Stats, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        port: str,
+        baud: int,
+        stats: Stats,
+        stop: threading.Event,
+        session: SerialSession,
+    ) -> None:
         self.port = port
         self.baud = baud
         self.stats = stats
         self.stop = stop
+        self.session = session
         self._ser: serial.Serial | None = None
         self._buf = bytearray()
         self._state = ""  # last logged state: waiting | open | lost
         self._device = ""
+        self._next_open = 0.0  # [gateways] non-blocking reads: when to try opening again
 
     @property
     def is_open(self) -> bool:
@@ -78,7 +88,7 @@ class SerialSource:
         self.stats.serial_opens += 1
         self.stats.serial_open = True
         self._announce("open", "serial port %s open at %d baud", device, self.baud)
-        return True
+        return self.write_line(self.session.opened())
 
     def _lost(self, err: Exception) -> None:
         self.close()
@@ -98,17 +108,43 @@ class SerialSource:
             with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
 
-    def read_batch(self) -> list[tuple[bytes, int]]:
-        """Complete lines available now (blocks up to about 0.2 s when there are none)."""
-        if self._ser is None and not self._open():
-            self.stop.wait(RETRY_S)
+    def fileno(self) -> int | None:
+        """[gateways] The open port's descriptor, to wait on several ports at once."""
+        ser = self._ser
+        return None if ser is None else int(ser.fileno())
+
+    @property
+    def ready(self) -> bool:
+        """[gateways] Lines can be taken without waiting (held, or left in the buffer)."""
+        return self.session.has_held or b"\n" in self._buf
+
+    def read_batch(self, block: bool = True) -> list[Line]:
+        """Complete lines to process now (blocks up to about 0.2 s when there are none;
+        with ``block`` False it takes only what is there, and a closed port is tried again
+        every RETRY_S without waiting: one of several ports)."""
+        session = self.session
+        held = session.take_held()
+        if held:
+            return session.admit(held)
+        if self._ser is None:
+            if not block and time.monotonic() < self._next_open:
+                return []
+            if not self._open():
+                if block:
+                    self.stop.wait(RETRY_S)
+                else:
+                    self._next_open = time.monotonic() + RETRY_S
+                return []
+        hello = session.due()
+        if hello is not None and not self.write_line(hello):
             return []
         ser = self._ser
         assert ser is not None
         buf = self._buf
         try:
-            if b"\n" in buf:
-                # Lines left over from a capped batch: take what is there without blocking.
+            if b"\n" in buf or not block:
+                # Lines left over from a capped batch (or one of several ports): take what
+                # is there without blocking.
                 waiting = ser.in_waiting
                 data = ser.read(waiting) if waiting else b""
             else:
@@ -124,7 +160,7 @@ class SerialSource:
             return []
         now = time.time_ns()
         buf += data
-        lines: list[tuple[bytes, int]] = []
+        lines: list[Line] = []
         start = 0
         while len(lines) < MAX_BATCH_LINES:
             end = buf.find(b"\n", start)
@@ -138,7 +174,7 @@ class SerialSource:
             self.stats.lines += 1
             self.stats.malformed += 1
             buf.clear()
-        return lines
+        return session.admit(lines)
 
     def write_ack(self, n: int) -> bool:
         """Tell node2 every line up to ``n`` is stored; False if it could not be written."""
@@ -147,7 +183,7 @@ class SerialSource:
             self.stats.ack_failures += 1
             return False
         try:
-            ser.write((encode_host_ack(n) + "\n").encode())
+            ser.write((self.session.ack(n) + "\n").encode())
         except serial.SerialTimeoutException:
             self.stats.ack_failures += 1
             return False
@@ -156,4 +192,18 @@ class SerialSource:
             self._lost(err)
             return False
         self.stats.acks_sent += 1
+        return True
+
+    def write_line(self, text: str) -> bool:
+        """One host line to node2 (an ack, a setting); False if it could not be written."""
+        ser = self._ser
+        if ser is None:
+            return False
+        try:
+            ser.write((text + "\n").encode())
+        except serial.SerialTimeoutException:
+            return False
+        except (serial.SerialException, OSError) as err:
+            self._lost(err)
+            return False
         return True

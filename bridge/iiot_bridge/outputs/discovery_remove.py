@@ -9,17 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..config import Settings
 from . import ha
-from .mqtt import CONNECT_TIMEOUT_S, MqttConfig, new_client
+from .mqtt import CONNECT_TIMEOUT_S
+from .mqtt_config import MqttSettings, new_client
 
 log = logging.getLogger("iiot_bridge.ha")
 
 
-def remove_discovery(settings: Settings, entities: list[tuple[str, str]]) -> int:
-    from ..app import mqtt_config
-
-    cfg: MqttConfig = mqtt_config(settings)
+def remove_discovery(cfg: MqttSettings, entities: list[tuple[str, str]]) -> int:
     client = new_client(cfg, suffix="-ha-remove")
     # This short-lived client must not leave "offline" behind as the bridge's will.
     client.will_clear()
@@ -33,19 +30,21 @@ def remove_discovery(settings: Settings, entities: list[tuple[str, str]]) -> int
         connected.set()
 
     client.on_connect = on_connect
+    host, port = cfg.target.host, cfg.target.port
     try:
-        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        client.connect(host, port, keepalive=cfg.mqtt_keepalive)
     except OSError as err:
-        log.error("cannot reach the MQTT broker %s:%d: %s", cfg.host, cfg.port, err)
+        log.error("cannot reach the MQTT broker %s:%d: %s", host, port, err)
         return 1
     client.loop_start()
     try:
         if not connected.wait(CONNECT_TIMEOUT_S) or getattr(result[0], "is_failure", True):
-            log.error("MQTT broker %s:%d refused or did not answer: %s", cfg.host, cfg.port, result)
+            log.error("MQTT broker %s:%d refused or did not answer: %s", host, port, result)
             return 1
         infos = [
-            client.publish(ha.config_topic(cfg.ha_prefix, cfg.prefix, node, metric), b"", 1, True)
+            client.publish(topic, b"", 1, True)
             for node, metric in entities
+            for topic in ha.config_topics(cfg.ha_prefix, cfg.topic_prefix, node, metric)
         ]
         for info in infos:
             info.wait_for_publish(CONNECT_TIMEOUT_S)

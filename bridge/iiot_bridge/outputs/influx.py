@@ -15,64 +15,87 @@ Retry-After.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+from urllib.parse import urlsplit
 
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from iiot_codec import BY_NAME, CodecError, format_value
 
+from ..catalog import BRIDGE_TAG, self_tag, unit_of
 from ..logs import RateLimited
-from ..model import TO_INFLUX, unit_of
-from ..outbox import Outbox, Row
-from ..stats import Stats
-from .backoff import Backoff
-from .wake import Wake
+from ..model import ALL_KINDS, SELF
+from ..outbox import Row
+from ..settings import Group, setting
+from .base import Done, RetryLater, SinkPlugin, SyncSink
+from .mqtt_config import read_secret
 
 log = logging.getLogger("iiot_bridge.influx")
 
-NAME = "influx"
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        raise ValueError(f"bad port in {value!r}") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be http[s]://host[:port], got {value!r}")
+    return value.rstrip("/")
 
 
-@dataclass(frozen=True)
-class InfluxConfig:
-    url: str
-    org: str
-    bucket: str
-    token: str | None
-    batch_size: int = 5000
-    flush_ms: int = 500
-    timeout_s: float = 10.0
-    retry_max_s: float = 60.0
+@dataclass
+class InfluxSettings(Group):
+    title = "InfluxDB"
+
+    no_influx: bool = setting(False, "disable the InfluxDB sink")
+    influx_url: str = setting("http://localhost:8086", "InfluxDB 2 URL", check=_url)
+    influx_org: str = setting("iiot", "InfluxDB organisation")
+    influx_bucket: str = setting("telemetry", "InfluxDB bucket")
+    influx_token: str | None = setting(
+        None, "InfluxDB token (prefer IIOT_INFLUX_TOKEN: a flag shows in the process list)",
+        kind="secret",
+    )  # fmt: skip
+    influx_token_file: Path | None = setting(None, "file holding the InfluxDB token", kind="path")
+    influx_batch_size: int = setting(5000, "points per InfluxDB write at most", low=1)
+    influx_flush_ms: int = setting(
+        200, "longest wait, ms, before a partial batch is written", low=1
+    )
+    influx_timeout: float = setting(10.0, "InfluxDB request timeout", kind="duration", low=0.1)
+
+    def check(self) -> None:
+        if self.influx_token_file:
+            self.influx_token = read_secret(self.influx_token_file, "InfluxDB token")
 
 
-class RetryLater(Exception):
-    """The batch must stay buffered; try again after ``delay`` seconds (None: backoff)."""
-
-    def __init__(self, message: str, delay: float | None = None, state: str = "") -> None:
-        super().__init__(message)
-        self.delay = delay
-        self.state = state or message
-
-
-_HEADS: dict[tuple[str, str, str | None], str] = {}  # (metric, node, sink) -> line start
+_HEADS: dict[tuple[str, str, str | None, str], str] = {}  # (metric, node, sink, bridge) -> start
 _HEADS_MAX = 4096  # node ids are one byte, so real series stay far below this
 
 
-def line_of(row: Row) -> str:
-    """InfluxDB line protocol: measurement=metric, tags node, [sink,] unit; field value."""
-    key = (row.metric, row.node, row.sink)
+def line_of(row: Row, bridge: str = "") -> str:
+    """InfluxDB line protocol: measurement=metric, tags node, unit and, for the bridge's
+    own rows, ``bridge`` (its id) and their extra tag (``sink``, ``gateway``); field value."""
+    own = row.kind == SELF
+    key = (row.metric, row.node, row.sink, bridge if own else "")
     head = _HEADS.get(key)
     if head is None:
         # Built once per series: this runs for every reading the sink writes.
         if len(_HEADS) >= _HEADS_MAX:
             _HEADS.clear()
-        sink = f",sink={row.sink}" if row.sink else ""
-        head = _HEADS[key] = f"{row.metric},node={row.node}{sink},unit={unit_of(row.metric)} value="
+        tags = ""
+        if own:
+            tags += f",{BRIDGE_TAG}={bridge}" if bridge else ""
+            tags += f",{self_tag(row.metric)}={row.sink}" if row.sink else ""
+        elif row.sink:
+            tags = f",sink={row.sink}"
+        head = _HEADS[key] = f"{row.metric},node={row.node}{tags},unit={unit_of(row.metric)} value="
     if row.metric in BY_NAME:
         try:
             value = format_value(row.metric, row.value)
@@ -84,8 +107,8 @@ def line_of(row: Row) -> str:
 
 
 def _retry_after(err: ApiException) -> float | None:
-    headers = err.headers or {}
-    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
+    headers = err.headers
+    raw = headers.get("Retry-After") if headers is not None and hasattr(headers, "get") else None
     try:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
@@ -99,104 +122,50 @@ def _body(err: ApiException) -> str:
     return str(body or err.reason or "").strip()[:300]
 
 
-class InfluxSink(threading.Thread):
-    def __init__(
-        self,
-        config: InfluxConfig,
-        outbox: Outbox,
-        stats: Stats,
-        wake: Wake,
-        stop: threading.Event,
-    ) -> None:
-        super().__init__(name="influx-sink", daemon=True)
+class InfluxSink(SyncSink):
+    name = "influx"
+    title = "InfluxDB"
+    accepts = ALL_KINDS
+
+    def __init__(self, config: InfluxSettings, bridge_id: str = "") -> None:
         self.config = config
-        self.outbox = outbox
-        self.stats = stats.sink(NAME)
-        self.wake = wake
-        self.stop = stop
-        self.backoff = Backoff(1.0, config.retry_max_s)
+        self.bridge_id = bridge_id  # the `bridge` tag of the bridge's own rows
+        self.target = config.influx_url
+        self.batch_size = config.influx_batch_size
+        self.linger_s = config.influx_flush_ms / 1000
         self.noisy = RateLimited(log, 30.0)
-        self._state = ""
-        self.client = InfluxDBClient(
-            url=config.url,
-            token=config.token or "",
-            org=config.org,
-            timeout=int(config.timeout_s * 1000),
+        self.client: InfluxDBClient | None = None
+        if not config.influx_token:
+            log.warning("no InfluxDB token set (IIOT_INFLUX_TOKEN or --influx-token-file)")
+
+    def connect(self) -> None:
+        cfg = self.config
+        client = InfluxDBClient(
+            url=cfg.influx_url,
+            token=cfg.influx_token or "",
+            org=cfg.influx_org,
+            timeout=int(cfg.influx_timeout * 1000),
         )
-        self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
+        # /ping needs no token: "connected" means the server answers, whatever the token.
+        if not client.ping():
+            client.close()  # type: ignore[no-untyped-call]
+            raise RetryLater(f"cannot reach {cfg.influx_url} (no answer to /ping)", state="down")
+        self.write_api = client.write_api(write_options=SYNCHRONOUS)
+        self.client = client
 
-    def _announce(self, state: str, level: int, msg: str, *args: object) -> None:
-        if state != self._state:
-            self._state = state
-            log.log(level, msg, *args)
+    def close(self, final: bool) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
 
-    def run(self) -> None:
-        try:
-            self.outbox.bookkeeping()
-            self._loop()
-        except Exception:  # the bridge must not lose a sink silently
-            log.exception("InfluxDB sink stopped by an unexpected error")
-            raise
-        finally:
-            self.client.close()
-            self.outbox.close()
-
-    def _loop(self) -> None:
-        cursor = self.outbox.cursor(NAME)
-        rows: list[Row] = []
-        while not self.stop.is_set():
-            if not rows:
-                rows = self.outbox.fetch(cursor, self.config.batch_size)
-                if not rows:
-                    self.wake.wait(1.0)
-                    self.wake.clear()
-                    continue
-                if len(rows) < self.config.batch_size:
-                    # A partial batch: give it flush_ms to fill up (many lines arriving
-                    # together become one request), then write whatever there is.
-                    if self.stop.wait(self.config.flush_ms / 1000):
-                        break
-                    rows += self.outbox.fetch(rows[-1].id, self.config.batch_size - len(rows))
-            if self._write_rows(rows):
-                cursor = rows[-1].id
-                self.outbox.set_cursor(NAME, cursor)
-                rows = []
-        # Shutdown: one last attempt for what is waiting (no retries).
-        self._final_flush(cursor)
-
-    def _final_flush(self, cursor: int) -> None:
-        for _ in range(20):
-            rows = self.outbox.fetch(cursor, self.config.batch_size)
-            if not rows:
-                return
-            try:
-                self._deliver([line_of(r) for r in rows if r.route & TO_INFLUX])
-            except RetryLater:
-                return
-            cursor = rows[-1].id
-            self.outbox.set_cursor(NAME, cursor)
-
-    def _write_rows(self, rows: Sequence[Row]) -> bool:
-        """Deliver one batch; True when done, False after waiting to retry."""
-        lines = [line_of(r) for r in rows if r.route & TO_INFLUX]
-        try:
-            self._deliver(lines)
-        except RetryLater as err:
-            self.stats.connected = False
-            self.stats.last_error = str(err)
-            self.stats.retries += 1
-            delay = err.delay if err.delay is not None else self.backoff.next()
-            self._announce(
-                err.state, logging.WARNING, "InfluxDB: %s; retrying (%.1f s)", err, delay
-            )
-            self.stop.wait(delay)
-            return False
-        if self._state != "ok":
-            self._announce("ok", logging.INFO, "InfluxDB %s: writing", self.config.url)
-        self.backoff.reset()
-        self.stats.connected = True
-        self.stats.last_error = ""
-        return True
+    def write(self, rows: Sequence[Row]) -> Done:
+        """Deliver one batch: every row is done (written or rejected) or RetryLater."""
+        if not rows:
+            return Done()
+        self._rejected = 0
+        bridge = self.bridge_id
+        self._deliver([line_of(r, bridge) for r in rows])
+        return Done(rows[-1].id, len(rows) - self._rejected, self._rejected)
 
     def _deliver(self, lines: list[str]) -> None:
         """Write ``lines``, splitting on 413/400/422; raise RetryLater to keep them."""
@@ -204,10 +173,11 @@ class InfluxSink(threading.Thread):
             return
         try:
             self.write_api.write(
-                bucket=self.config.bucket,
-                org=self.config.org,
+                bucket=self.config.influx_bucket,
+                org=self.config.influx_org,
                 record="\n".join(lines).encode(),
-                write_precision=WritePrecision.NS,
+                # The client's annotation says WritePrecision; its values are the strings.
+                write_precision=cast(WritePrecision, WritePrecision.NS),
             )
         except ApiException as err:
             status = int(err.status or 0)
@@ -217,7 +187,7 @@ class InfluxSink(threading.Thread):
                         detail = "a single point is larger than the server accepts"
                     else:
                         detail = _body(err)
-                    self.stats.rejected += 1
+                    self._rejected += 1
                     self.noisy.warning(
                         f"reject{status}",
                         "InfluxDB refused a point (%d %s), dropped: %s",
@@ -233,8 +203,8 @@ class InfluxSink(threading.Thread):
                 return
             if status in (401, 403):
                 raise RetryLater(
-                    f"the InfluxDB token is wrong or lacks write access to bucket "
-                    f"{self.config.bucket!r} (HTTP {status}); readings stay buffered, fix "
+                    f"token is wrong or lacks write access to bucket "
+                    f"{self.config.influx_bucket!r} (HTTP {status}); readings stay buffered, fix "
                     f"IIOT_INFLUX_TOKEN / --influx-token-file and restart",
                     state=f"auth{status}",
                 ) from err
@@ -249,6 +219,14 @@ class InfluxSink(threading.Thread):
             ) from err
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise RetryLater(
-                f"cannot reach {self.config.url} ({type(err).__name__})", state="down"
+                f"cannot reach {self.config.influx_url} ({type(err).__name__})", state="down"
             ) from err
-        self.stats.delivered += len(lines)
+
+
+PLUGIN = SinkPlugin(
+    name=InfluxSink.name,
+    settings=InfluxSettings,
+    enabled=lambda cfg: not cfg.no_influx,
+    build=lambda cfg, ctx: InfluxSink(cfg, ctx.bridge_id),
+    off="--no-influx",
+)

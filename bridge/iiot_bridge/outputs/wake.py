@@ -41,7 +41,3 @@ class Wake:
 
     def fileno(self) -> int:
         return self._r
-
-    def close(self) -> None:
-        for fd in (self._r, self._w):
-            os.close(fd)

@@ -11,7 +11,9 @@ move past a gap anyway: node2 resending a line *after* the gap without the missi
 no longer has them), and a gap that stays open for ``gap_timeout_s`` (longer than node2's
 longest resend backoff, 60 s, so a node2 that can still fill the gap always gets to). A
 number at or below the run's end restarts the run there (a resend of acknowledged lines, or
-node2 rebooted and numbers from 1 again).
+node2 rebooted and numbers from 1 again). ``restart`` makes the next number the run's start
+whatever it is: the serial session knows node2 begins its stream again from its oldest line
+not yet acknowledged (inputs/session.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable
 class AckTracker:
     def __init__(
         self,
-        end: int | None = 0,
+        end: int = 0,
         gap_timeout_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -35,11 +37,19 @@ class AckTracker:
         self.end = end
         self.highest: int | None = None  # highest number seen beyond a gap
         self.gap_since: float | None = None
+        self._restart = False
+
+    def restart(self) -> None:
+        """The next line seen starts the run, without a gap before it."""
+        self._restart = True
 
     def saw(self, n: int) -> bool:
         """Record line ``n``; True to process it, False to leave it for node2 to resend."""
+        if self._restart:
+            self._restart = False
+            self._jump(n - 1)
         end = self.end
-        if end is None or n <= end + 1:
+        if n <= end + 1:
             self.end = n
             if self.highest is not None and n >= self.highest:
                 self.highest = None
@@ -64,6 +74,6 @@ class AckTracker:
         self.highest = None
         self.gap_since = None
 
-    def ack(self) -> int | None:
-        """The number to acknowledge now (None before any numbered line)."""
+    def ack(self) -> int:
+        """The number to acknowledge now."""
         return self.end

@@ -17,7 +17,7 @@ from typing import Any
 
 from iiot_codec import CodecError, format_value
 
-from ..model import ROUTE_LINK, ROUTE_READING
+from ..model import LINK, READING
 
 # Short member names of the earlier firmware -> metric names.
 READING_KEYS = {"t": "temperature", "h": "humidity", "g": "gas_resistance", "p": "pressure"}
@@ -28,7 +28,7 @@ LINK_KEYS = {"rssi": "rssi", "snr": "snr"}
 
 @dataclass(frozen=True, slots=True)
 class LegacyLine:
-    """(node, metric, value, route) tuples, all stamped with the receive time."""
+    """(node, metric, value, kind) tuples, all stamped with the receive time."""
 
     values: tuple[tuple[str, str, float, int], ...]
 
@@ -53,19 +53,19 @@ def _section(obj: dict[str, Any], name: str) -> dict[str, Any]:
 def from_legacy_object(obj: dict[str, Any]) -> LegacyLine:
     values: list[tuple[str, str, float, int]] = []
 
-    def add(node: str, metric: str, section: str, key: str, raw: Any, route: int) -> None:
+    def add(node: str, metric: str, section: str, key: str, raw: Any, kind: int) -> None:
         value = _number(section, key, raw)
         format_value(metric, value)  # CodecError("value") when out of the metric's range
-        values.append((node, metric, value, route))
+        values.append((node, metric, value, kind))
 
     for section_name, node in NODE_KEYS.items():
         for key, raw in _section(obj, section_name).items():
             if key in READING_KEYS:
-                add(node, READING_KEYS[key], section_name, key, raw, ROUTE_READING)
+                add(node, READING_KEYS[key], section_name, key, raw, READING)
     for key, raw in _section(obj, "sig").items():
         if key in LINK_KEYS:
-            add("node1", LINK_KEYS[key], "sig", key, raw, ROUTE_LINK)
+            add("node1", LINK_KEYS[key], "sig", key, raw, LINK)
     for key, raw in _section(obj, "sts").items():
         if key in STATS_KEYS:
-            add("node2", STATS_KEYS[key], "sts", key, raw, ROUTE_READING)
+            add("node2", STATS_KEYS[key], "sts", key, raw, READING)
     return LegacyLine(tuple(values))

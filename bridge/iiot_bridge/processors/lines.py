@@ -1,6 +1,6 @@
 """Serial line -> what it carries: a contract frame line, an earlier-firmware line, or console.
 
-Contract lines (``{"f": "<hex>", "rssi": .., "snr": .., "n": ..}``) are decoded by the
+Contract lines (``{"f": "<hex>", "rssi": .., "snr": .., "n": .., "h": ..}``) are decoded by the
 codec; the earlier Rust firmware's JSON lines are mapped onto the same metrics by
 ``legacy``. Anything else that starts with ``{`` is malformed; lines that do not are console
 output (boot banner, tracebacks).
@@ -22,6 +22,7 @@ class FrameLine(NamedTuple):
     rssi: int | None
     snr: float | None
     n: int | None
+    hold_ms: int  # how long node2 held the frame before writing this line
 
 
 def parse_line(raw: bytes) -> FrameLine | LegacyLine | None:
@@ -32,7 +33,7 @@ def parse_line(raw: bytes) -> FrameLine | LegacyLine | None:
         return None
     if "f" in obj:
         line = line_from_object(obj)
-        return FrameLine(bytes(line.frame), line.rssi, line.snr, line.n)
+        return FrameLine(bytes(line.frame), line.rssi, line.snr, line.n, line.hold_ms)
     if is_legacy(obj):
         return from_legacy_object(obj)
     raise CodecError("no_frame", "JSON line with neither a frame nor earlier-firmware fields")

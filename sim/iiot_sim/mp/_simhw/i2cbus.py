@@ -104,7 +104,8 @@ def scan(bus):
 def local(op, bus, addr, data, nread):
     """One transaction in this process, as busd.py does it: (acked, bytes read)."""
     if op == 0x53:
-        return 0, bytes(scan(bus))
+        found = scan(bus)
+        return len(found), bytes(found)
     dev = device(bus, addr)
     acked = dev.i2c_write((data,)) if op in (0x57, 0x58) else 0
     buf = bytearray(nread)
