@@ -80,9 +80,10 @@ def specs(loads: tuple[float, ...]) -> tuple[Spec, ...]:
 def _sim() -> Any:
     try:
         from iiot_sim import channel, config, runner
+        from iiot_sim.host import AckingHost
     except Exception as exc:  # the simulator is being changed: any import failure
         raise Unavailable(f"the simulator does not import: {exc!r}") from exc
-    return channel, config, runner
+    return channel, config, runner, AckingHost
 
 
 def frame_airtime_ms() -> float:
@@ -122,7 +123,7 @@ def _air_log(sim: Any) -> list[dict[str, Any]]:
 
 
 def _simulate(profile: Profile, load: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    channel, config, runner = _sim()
+    channel, config, runner, acking_host = _sim()
     interval = profile.capacity_interval_ms
     seed = 300 + round(load * 100)
     cfg = config.SimConfig(
@@ -133,10 +134,16 @@ def _simulate(profile: Profile, load: float) -> tuple[dict[str, Any], list[dict[
     )
     sim = runner.Simulation(cfg)
     sim.start()
+    # A host on node2's port, as the bridge would be: without one node2 keeps what it
+    # takes (custody) but stops writing lines, and "forwarded" would understate delivery.
+    host = None
     try:
+        host = acking_host(sim.serial_path)
         sim.run(profile.capacity_duration_s)
         air = _air_log(sim)
     finally:
+        if host is not None:
+            host.close()
         rep: dict[str, Any] = sim.stop()
     return rep, air
 
@@ -205,11 +212,19 @@ def analyse(
     return out
 
 
+def _air_counter(payload: bytes) -> int:
+    """The 16-bit frame counter in an air frame's header (bytes 3 and 4, docs/protocol.md
+    section 1); -1 for a frame too short to have one."""
+    return payload[3] << 8 | payload[4] if len(payload) >= 5 else -1
+
+
 def _from_air(air: list[dict[str, Any]], taken: int) -> dict[str, Any]:
     sensors = [a for a in air if a["src"] != GATEWAY]
-    first: dict[tuple[int, bytes], dict[str, Any]] = {}
+    # A retransmission carries the same frame counter but not always the same bytes (a
+    # reading's age, a batch that grew), so frames are told apart by (source, counter).
+    first: dict[tuple[int, int], dict[str, Any]] = {}
     for a in sorted(sensors, key=lambda a: a["start"]):
-        first.setdefault((a["src"], a["payload"]), a)
+        first.setdefault((a["src"], _air_counter(a["payload"])), a)
     span = max(a["start"] + a["air_s"] for a in air) - min(a["start"] for a in air)
     ok = sum(1 for a in first.values() if a["gateway"] == "delivered")
     return {

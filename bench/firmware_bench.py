@@ -57,9 +57,17 @@ def _simulate(profile: Profile, loss: int, design: str, seed: int) -> dict[str, 
     )
     sim = runner.Simulation(cfg)
     sim.start()
+    # A host on node2's port, as the bridge would be: without one node2 keeps what it
+    # takes (custody) but stops writing lines, and "forwarded" would understate delivery.
+    host = None
     try:
+        from iiot_sim.host import AckingHost
+
+        host = AckingHost(sim.serial_path)
         sim.run(profile.sim_duration_s)
     finally:
+        if host is not None:
+            host.close()
         rep: dict[str, Any] = sim.stop()
     return rep
 

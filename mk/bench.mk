@@ -23,10 +23,10 @@ $(NODE_RED_STAMP): $(NODE_RED_SRC)/package.json $(NODE_RED_SRC)/package-lock.jso
 
 node-red-peer: $(NODE_RED_STAMP) ## install the Node-RED peer of make bench into build/bench/node-red
 
-bench: system-deps $(BENCH_STAMP) $(NODE_RED_STAMP) ## all benchmarks (about 22 min): bench/results.json, plots, docs/performance.md
+bench: system-deps $(BENCH_STAMP) $(NODE_RED_STAMP) ## all benchmarks (about 20 min): bench/results.json, plots, docs/performance.md
 	$(PY) -m bench
 
-bench-quick: system-deps $(BENCH_STAMP) $(NODE_RED_STAMP) ## short benchmark run (about 3.5 min), results in build/bench/
+bench-quick: system-deps $(BENCH_STAMP) $(NODE_RED_STAMP) ## short benchmark run (about 3 min), results in build/bench/
 	$(PY) -m bench --quick --out $(BUILD)/bench/results-quick.json --no-docs
 
 .PHONY: bench bench-quick node-red-peer

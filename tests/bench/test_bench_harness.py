@@ -194,13 +194,16 @@ def test_capacity_counts_retransmissions_from_what_went_over_the_air() -> None:
     def tx(src: int, payload: bytes, start: float, outcome: str | None) -> dict[str, object]:
         return {"src": src, "payload": payload, "start": start, "air_s": 0.06, "gateway": outcome}
 
+    def frame(src: int, counter: int, body: bytes) -> bytes:  # header: docs/protocol.md 1
+        return bytes([0x40, src, 2, counter >> 8, counter & 0xFF]) + body
+
     air = [
-        tx(1, b"a", 0.0, "collision"),  # frame a: lost once, then through
-        tx(3, b"x", 0.01, "collision"),  # frame x of another node: first attempt lost
+        tx(1, frame(1, 7, b"r"), 0.0, "collision"),  # frame 7: lost once, then through
+        tx(3, frame(3, 7, b"x"), 0.01, "collision"),  # another node's frame 7: lost once
         tx(2, b"ack", 0.2, None),  # node2's ACK: carried load only
-        tx(1, b"a", 0.5, "delivered"),
-        tx(1, b"b", 1.0, "delivered"),  # frame b: first attempt
-        tx(3, b"x", 1.8, "delivered"),
+        tx(1, frame(1, 7, b"r, older"), 0.5, "delivered"),  # same counter, other bytes
+        tx(1, frame(1, 8, b"s"), 1.0, "delivered"),  # frame 8: first attempt
+        tx(3, frame(3, 7, b"x"), 1.8, "delivered"),
     ]
     readings = [{"t": 0.0, "tx": []}, {"t": 9.0, "tx": []}]  # the second: too recent
     rep = {"nodes": {"2": {"forwarded": []}, "1": {"readings": readings}}}
