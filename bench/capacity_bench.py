@@ -136,14 +136,11 @@ def _simulate(profile: Profile, load: float) -> tuple[dict[str, Any], list[dict[
     sim.start()
     # A host on node2's port, as the bridge would be: without one node2 keeps what it
     # takes (custody) but stops writing lines, and "forwarded" would understate delivery.
-    host = None
     try:
-        host = acking_host(sim.serial_path)
-        sim.run(profile.capacity_duration_s)
-        air = _air_log(sim)
+        with acking_host(sim.serial_path):
+            sim.run(profile.capacity_duration_s)
+            air = _air_log(sim)
     finally:
-        if host is not None:
-            host.close()
         rep: dict[str, Any] = sim.stop()
     return rep, air
 

@@ -47,6 +47,8 @@ def _sim_api() -> Any:
 
 def _simulate(profile: Profile, loss: int, design: str, seed: int) -> dict[str, Any]:
     channel, config, _, runner = _sim_api()
+    from iiot_sim.host import AckingHost  # importable: _sim_api() has checked iiot_sim
+
     link = channel.LinkParams(loss=loss / 100)
     overrides = EARLIER if design == "earlier" else {}
     cfg = config.SimConfig(
@@ -59,15 +61,10 @@ def _simulate(profile: Profile, loss: int, design: str, seed: int) -> dict[str, 
     sim.start()
     # A host on node2's port, as the bridge would be: without one node2 keeps what it
     # takes (custody) but stops writing lines, and "forwarded" would understate delivery.
-    host = None
     try:
-        from iiot_sim.host import AckingHost
-
-        host = AckingHost(sim.serial_path)
-        sim.run(profile.sim_duration_s)
+        with AckingHost(sim.serial_path):
+            sim.run(profile.sim_duration_s)
     finally:
-        if host is not None:
-            host.close()
         rep: dict[str, Any] = sim.stop()
     return rep
 

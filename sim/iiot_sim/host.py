@@ -85,3 +85,9 @@ class AckingHost:
         self._stop.set()
         self._thread.join(timeout=5)
         self.port.close()
+
+    def __enter__(self) -> AckingHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
