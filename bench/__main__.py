@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import (
     REPO,
@@ -23,7 +25,7 @@ from . import (
     plots,
     report,
 )
-from .figures import Figure, unavailable
+from .figures import Figure, merge, unavailable
 from .machine import machine_info
 from .profile import FULL, QUICK, Profile
 
@@ -81,6 +83,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _merge_earlier(
+    out: Path, figures: list[Figure], info: dict[str, Any], wanted: list[str]
+) -> None:
+    """``--only``: the parts run replace their rows in the earlier results file; the other
+    parts' rows stay, marked with the run they come from."""
+    info["parts"] = wanted
+    try:
+        doc = json.loads(out.read_text(encoding="utf-8"))
+        earlier = [Figure.from_json(f) for f in doc["figures"]]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _log(f"earlier results in {out} unreadable ({exc!r}): writing this run's parts only")
+        return
+    # A run that was itself merged keeps naming the full run the other rows come from.
+    base = doc.get("earlier_run") or {k: doc.get(k) for k in ("command", "finished", "duration_s")}
+    info["earlier_run"] = base
+    figures[:] = merge(earlier, figures)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     profile = QUICK if args.quick else FULL
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "harness_errors": harness_errors,
     }
+    if args.only:
+        _merge_earlier(out, figures, info, wanted)
     plot_dir = REPO / "bench" / "plots" if not args.quick else out.parent / "plots"
     try:
         info["plots"] = plots.write_all(figures, plot_dir)

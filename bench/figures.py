@@ -102,6 +102,42 @@ class Figure:
             out["detail"] = self.detail
         return out
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Figure:
+        """The inverse of :meth:`to_json` (an earlier run's figure, read back)."""
+
+        def split(value: Any) -> tuple[float | None, str]:
+            if isinstance(value, str):
+                return None, value.removeprefix("not available: ")
+            return (None if value is None else float(value)), ""
+
+        value, reason = split(doc.get("value"))
+        peer, peer_reason = split(doc.get("peer"))
+        target = doc.get("target")
+        return cls(
+            key=doc["key"],
+            section=doc["section"],
+            label=doc["label"],
+            unit=doc["unit"],
+            value=value,
+            target=None
+            if target is None
+            else Target(target["op"], target["limit"], target.get("text", ""), target["on"]),
+            reason=reason,
+            detail=dict(doc.get("detail", {})),
+            compared="peer" in doc,
+            peer=peer,
+            peer_reason=peer_reason,
+        )
+
+
+def merge(earlier: list[Figure], fresh: list[Figure]) -> list[Figure]:
+    """An earlier run's figures with this run's in their place (same key), and this run's
+    new keys after them: ``--only`` updates its parts and keeps the rest."""
+    by_key = {fig.key: fig for fig in fresh}
+    merged = [by_key.pop(fig.key, fig) for fig in earlier]
+    return merged + [fig for fig in fresh if fig.key in by_key]
+
 
 def measured(
     key: str,

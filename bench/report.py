@@ -141,6 +141,14 @@ def markdown_tables(figures: list[Figure], info: dict[str, Any]) -> str:
         + _peer_versions(machine)
         + ".",
     ]
+    earlier = info.get("earlier_run")
+    if earlier:
+        lines[-1] = (
+            f"Run: `{earlier['command']}` on {earlier['finished']}, "
+            f"{earlier['duration_s']:.0f} s; then `--only {' --only '.join(info['parts'])}` "
+            f"on {info['finished']}, {info['duration_s']:.0f} s (those parts' rows)."
+            + lines[-1].split(" s.", 1)[1]
+        )
     sections: dict[str, list[Figure]] = {}
     for fig in figures:
         sections.setdefault(fig.section, []).append(fig)

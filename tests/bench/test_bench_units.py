@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import airtime, report
-from bench.figures import Target, measured, unavailable
+from bench.figures import Figure, Target, measured, merge, unavailable
 from bench.stats import percentile
 
 
@@ -71,3 +71,22 @@ def test_figures_render_targets_and_reasons(tmp_path: Path) -> None:
     doc.write_text("no markers\n", encoding="utf-8")
     with pytest.raises(report.DocsError):
         report.update_docs(doc, figs, info)
+
+
+def test_only_runs_replace_their_rows_and_keep_the_others() -> None:
+    goal = Target("<=", 0.1, on="ratio")
+    side = Figure("peer.cpu", "Peer", "CPU", "µs", 2.0, goal, compared=True, peer=4.0)
+    earlier = [
+        measured("codec.encode", "Codec", "encode", 7.0, "µs", run=1),
+        side,
+        unavailable("e2e.p50", "E2E", "p50", "ms", "the simulator does not import"),
+    ]
+    for fig in earlier:  # what results.json holds reads back as the same figure
+        assert Figure.from_json(fig.to_json()) == fig
+    fresh = [
+        measured("peer.cpu", "Peer", "CPU", 1.5, "µs"),
+        measured("peer.new", "Peer", "n", 1, ""),
+    ]
+    merged = merge(earlier, fresh)
+    assert [f.key for f in merged] == ["codec.encode", "peer.cpu", "e2e.p50", "peer.new"]
+    assert merged[1].value == 1.5 and merged[0].value == 7.0 and merged[2].value is None
