@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +157,20 @@ def mpy_compile(mpy_cross: str, src: Path, out: Path, flags: list[str] | None = 
     if cached is None or not cached.exists():
         dest = cached or out
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+        tmp = dest.with_name(f"{dest.name}.{_writer()}.tmp")
         subprocess.run([mpy_cross, *flags, "-o", str(tmp), str(src)], check=True)
         tmp.replace(dest)
         if cached is None:
             return
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp = out.with_name(f"{out.name}.{_writer()}.tmp")
     shutil.copyfile(cached, tmp)
     tmp.replace(out)
+
+
+def _writer() -> str:
+    """Who writes a temporary file: process and thread, since simulations started by two
+    threads of one process (the custody benchmark's two runs) compile the same modules."""
+    return f"{os.getpid()}-{threading.get_ident()}"
 
 
 def compile_standins(cache: Path) -> Path:

@@ -8,6 +8,7 @@ observed and reported (print), never asserted: what is asserted is what was stor
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,14 @@ def away(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         t_back = chain.sim.elapsed()
         taken_before_back = [r for r in readings(chain.sim.report(), 1) if r["t"] <= t_back]
         drain_s = chain.wait_stored("node1", len(taken_before_back), 90)
+        # node1's STATS come after its backlog: wait for one that counts the holds (a
+        # node1 that never reports them fails the test below after this wait).
+        deadline = time.monotonic() + 30
         chain.sim.run(3)
+        while time.monotonic() < deadline and not any(
+            p.value >= 1 for p in chain.points("holds", "node1")
+        ):
+            chain.sim.run(1)
         report = chain.sim.stop()
         stored = records(chain, "node1")
         stats = chain.points("holds", "node1")
