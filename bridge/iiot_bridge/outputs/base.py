@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import SplitResult, urlsplit
 
 from ..downlink import Downlink
 from ..model import ALL_KINDS, Kind
@@ -37,6 +38,19 @@ IDLE_S = 1.0  # longest wait for a wake-up before looking at the outbox anyway
 # an fsync (tens of µs), so saving ten times a second costs little.
 CURSOR_SAVE_S = 0.1
 SHUTDOWN_FLUSH_S = 5.0  # how long a stopping sink may keep delivering
+
+
+def http_url(value: str, shape: str) -> SplitResult:
+    """``value`` split, if it is an http(s) URL with a host and a valid port; a ValueError
+    naming ``shape`` (what the setting expects) otherwise. Shared by the HTTP sinks."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        raise ValueError(f"bad port in {value!r}") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be {shape}, got {value!r}")
+    return parts
 
 
 class RetryLater(Exception):

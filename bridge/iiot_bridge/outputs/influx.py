@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
-from urllib.parse import urlsplit
 
 import urllib3
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -34,20 +33,14 @@ from ..logs import RateLimited
 from ..model import ALL_KINDS, SELF
 from ..outbox import Row
 from ..settings import Group, setting
-from .base import Done, RetryLater, SinkPlugin, SyncSink
+from .base import Done, RetryLater, SinkPlugin, SyncSink, http_url
 from .mqtt_config import read_secret
 
 log = logging.getLogger("iiot_bridge.influx")
 
 
 def _url(value: str) -> str:
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as err:
-        raise ValueError(f"bad port in {value!r}") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be http[s]://host[:port], got {value!r}")
+    http_url(value, "http[s]://host[:port]")
     return value.rstrip("/")
 
 

@@ -39,7 +39,7 @@ from ..logs import RateLimited
 from ..model import Kind
 from ..outbox import Row
 from ..settings import Group, setting
-from .base import Done, RetryLater, SinkPlugin, SyncSink
+from .base import Done, RetryLater, SinkPlugin, SyncSink, http_url
 from .mqtt_config import read_secret
 
 log = logging.getLogger("iiot_bridge.webhook")
@@ -53,13 +53,7 @@ KIND_NAMES = {int(Kind.READING): "reading", int(Kind.LINK): "link", int(Kind.SEL
 def _url(value: str) -> str:
     if not value:
         return value
-    parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as err:
-        raise ValueError(f"bad port in {value!r}") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be http[s]://host[:port]/path, got {value!r}")
+    parts = http_url(value, "http[s]://host[:port]/path")
     if parts.password is not None:
         raise ValueError("do not put a password in the URL; use IIOT_WEBHOOK_TOKEN")
     return value
