@@ -111,20 +111,8 @@ class BridgeProcess:
             )
 
     def wait_port_open(self, port: str, timeout_s: float = 60.0) -> None:
-        """Poll /proc until the bridge holds ``port`` open.
-
-        pyserial flushes the input buffer when it opens a port, so a line written before
-        that moment would be lost: nothing is written until the bridge is listening.
-        """
-        target = os.path.realpath(port)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            for pid in procstat.tree(self.pid):
-                if target in procstat.open_files(pid):
-                    return
-            time.sleep(0.05)
-        raise Unavailable(f"iiot-bridge did not open {port} within {timeout_s:.0f} s")
+        if not procstat.wait_open(self.pid, port, timeout_s, self.check_alive):
+            raise Unavailable(f"iiot-bridge did not open {port} within {timeout_s:.0f} s")
 
     def log_tail(self) -> str:
         try:

@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,14 +163,8 @@ class NodeRedProcess:
             raise Unavailable(f"Node-RED exited with code {code}: {self.log_tail()}")
 
     def wait_port_open(self, port: str, timeout_s: float = 90.0) -> None:
-        target = os.path.realpath(port)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if target in procstat.open_files(self.pid):
-                return
-            time.sleep(0.05)
-        raise Unavailable(f"Node-RED did not open {port} within {timeout_s:.0f} s")
+        if not procstat.wait_open(self.pid, port, timeout_s, self.check_alive):
+            raise Unavailable(f"Node-RED did not open {port} within {timeout_s:.0f} s")
 
     def log_tail(self) -> str:
         try:

@@ -1,8 +1,11 @@
-"""CPU time and resident memory of a process and its descendants, from /proc (Linux)."""
+"""CPU time, resident memory and open files of a process and its descendants, from /proc
+(Linux)."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -76,3 +79,21 @@ def open_files(pid: int) -> set[str]:
     except OSError:
         pass
     return out
+
+
+def wait_open(pid: int, path: str, timeout_s: float, check: Callable[[], None]) -> bool:
+    """Poll /proc until ``pid`` or one of its children holds ``path`` open (True), or
+    ``timeout_s`` passes (False). ``check`` runs on every poll and may raise (the process
+    died).
+
+    pyserial flushes the input buffer when it opens a port, so a line written before that
+    moment would be lost: the benchmarks write nothing until the reader is listening.
+    """
+    target = os.path.realpath(path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        check()
+        if any(target in open_files(p) for p in tree(pid)):
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,12 +1,15 @@
-"""The harness's own arithmetic: airtime formula, percentile, figure and docs rendering."""
+"""The harness's own arithmetic and helpers: airtime formula, percentile, figure and docs
+rendering, waiting for a process to open a port."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench import airtime, report
+from bench import airtime, procstat, report
 from bench.figures import Figure, Target, measured, merge, unavailable
 from bench.stats import percentile
 
@@ -90,3 +93,28 @@ def test_only_runs_replace_their_rows_and_keep_the_others() -> None:
     merged = merge(earlier, fresh)
     assert [f.key for f in merged] == ["codec.encode", "peer.cpu", "e2e.p50", "peer.new"]
     assert merged[1].value == 1.5 and merged[0].value == 7.0 and merged[2].value is None
+
+
+def test_wait_open_sees_a_file_opened_by_a_child_and_times_out_on_one_never_opened(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "port"
+    port.write_text("")
+    opener = f"import time; time.sleep(0.3); f = open({str(port)!r}); time.sleep(30)"
+    # The reader is a child of the process waited on, like Node-RED's or the bridge's.
+    shell = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "{opener}"; :'])
+    polls = []
+    try:
+        assert procstat.wait_open(shell.pid, str(port), 20, lambda: polls.append(1))
+        assert len(polls) > 1  # it was not open at once: the wait did wait
+        assert not procstat.wait_open(shell.pid, str(tmp_path / "other"), 0.2, lambda: None)
+
+        def died() -> None:
+            raise RuntimeError("gone")
+
+        with pytest.raises(RuntimeError, match="gone"):
+            procstat.wait_open(shell.pid, str(tmp_path / "other"), 5, died)
+    finally:
+        for pid in procstat.tree(shell.pid)[::-1]:
+            subprocess.run(["kill", str(pid)], check=False)
+        shell.wait()

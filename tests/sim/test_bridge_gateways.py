@@ -2,6 +2,8 @@
 three node1 with overlapping coverage, 20 % loss), real bridges, Mosquitto,
 VictoriaMetrics and redis-server.
 
+Each node1 reports every 3 s (gateways_kit.INTERVAL_S says why not faster).
+
 Two runs, each one module-scoped fixture that the tests below read:
 
 * ``site``: one bridge per gateway on this host, sharing their duplicate claims through
@@ -24,29 +26,17 @@ from typing import Any
 
 import pytest
 from custody_kit import BRIDGE_BIN, match_readings, records
-from gateways_kit import Site, retained
+from gateways_kit import FAILOVER_S, INTERVAL_S, SETTLE_S, Site, retained, two_cells
 
-from iiot_sim.channel import ChannelConfig, LinkParams
 from iiot_sim.config import SimConfig
 from iiot_sim.runner import Simulation
 
 KEYS = {1: "000102030405060708090a0b0c0d0e0f", 4: "00112233445566778899aabbccddeeff"}
-DEAF = LinkParams(loss=1.0)
 NODES = (1, 3, 4)
-SETTLE_S = 4.0  # readings taken this close to the end may still be on their way
 
 
 def _config() -> SimConfig:
-    # node1 is out of gateway 100's range, node3 out of gateway 2's; node4 is heard by both.
-    links = {(1, 100): DEAF, (100, 1): DEAF, (3, 2): DEAF, (2, 3): DEAF}
-    return SimConfig(
-        nodes=3,
-        gateways=2,
-        interval_ms=1500,
-        keys=KEYS,
-        stats_interval_s=5,
-        channel=ChannelConfig(link=LinkParams(loss=0.2), links=links),
-    )
+    return two_cells(KEYS, stats_interval_s=30)
 
 
 def _drained(site: Site, ids: list[str], since: int) -> bool:
@@ -125,10 +115,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         site.sim.run(6)
         site.sim.power_off(2)
         t_off = site.sim.elapsed()
-        site.sim.run(15)
+        site.sim.run(FAILOVER_S + 3 * INTERVAL_S)
         site.sim.power_on(2)
         t_on = site.sim.elapsed()
-        site.sim.run(14)
+        site.sim.run(FAILOVER_S + 3 * INTERVAL_S)  # node1 may be on its (deaf) backup
         run = _finish(site, [id_a, id_b])
         online = {i: retained(site.broker, f"iiot/bridge/{i}/status") for i in (id_a, id_b)}
         b.kill()
@@ -215,7 +205,7 @@ def test_a_stopped_gateways_nodes_queue_or_fail_over(site: dict[str, Any]) -> No
     assert during and all(r["queued"] and r["acked"] for r in during)
     fcnts = {f["fcnt"] for f in report["nodes"]["100"]["forwarded"] if f["src"] == 4}
     failover = [
-        r for r in report["nodes"]["4"]["readings"] if t_off + 6 < r["t"] < t_on - 1
+        r for r in report["nodes"]["4"]["readings"] if t_off + FAILOVER_S < r["t"] < t_on - 1
     ]  # node4: its gateway silent, it moved to gateway 100 (which acknowledged it)
     assert failover and all(set(r["acked"]) & fcnts for r in failover)
     # (that all of them were stored once is test_every_reading_is_stored_once...)

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from gateways_kit import SETTLE_S, two_cells
 
-from iiot_sim.channel import ChannelConfig, LinkParams
-from iiot_sim.config import SimConfig
 from iiot_sim.host import AckingHost
 from iiot_sim.runner import Simulation
 
@@ -23,20 +22,11 @@ KEYS = {
     3: "f0e0d0c0b0a090807060504030201000",
     4: "00112233445566778899aabbccddeeff",
 }
-DEAF = LinkParams(loss=1.0)
 
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[dict[str, Any]]:
-    # node1 is out of gateway 100's range, node3 out of gateway 2's; node4 is heard by both.
-    links = {(1, 100): DEAF, (100, 1): DEAF, (3, 2): DEAF, (2, 3): DEAF}
-    cfg = SimConfig(
-        nodes=3,
-        gateways=2,
-        interval_ms=1500,
-        keys=KEYS,
-        channel=ChannelConfig(link=LinkParams(loss=0.2), links=links),
-    )
+    cfg = two_cells(KEYS)
     with Simulation(cfg) as sim:
         hosts = {gw: AckingHost(sim.serial_path_of(gw)) for gw in sim.gateways}
         sim.run(15)
@@ -63,7 +53,7 @@ def test_each_node_is_assigned_a_gateway_and_a_backup(run: dict[str, Any]) -> No
 
 def test_every_reading_reaches_a_gateway_once_whichever_heard_it(run: dict[str, Any]) -> None:
     report = run["report"]
-    end = report["duration_s"] - 6  # readings still in the air at the end are not due yet
+    end = report["duration_s"] - SETTLE_S  # readings still in the air are not due yet
     missing = [m for m in report["delivery"]["missing"] if m[0] in (1, 3, 4)]
     late = [
         m
