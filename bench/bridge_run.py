@@ -4,7 +4,6 @@ servers, and wait for its readings to be confirmed by both servers."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import REPO, procstat
+from . import REPO
+from .child import ChildProcess
 from .load import READINGS_PER_FRAME
 from .nodered import Credentials, NodeRedProcess
 from .servers import DbTap, MqttTap, Servers, free_port
@@ -78,63 +78,22 @@ class SystemProcess(Protocol):
     def stop(self) -> None: ...
 
 
-class BridgeProcess:
+class BridgeProcess(ChildProcess):
     """An iiot-bridge child process with its log and state directory in ``workdir``.
 
     Started again on the same ``workdir`` (after :meth:`kill`), it finds its outbox.
     """
 
     kind = "iiot"
+    name = "iiot-bridge"
 
     def __init__(self, port: str, srv: Servers, workdir: Path, wrapper: Sequence[str] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "state").mkdir(exist_ok=True)
-        self.argv = [*wrapper, *bridge_argv(port, srv, workdir)]
-        self.log_path = workdir / "iiot-bridge.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IIOT_")}
+        argv = [*wrapper, *bridge_argv(port, srv, workdir)]
+        super().__init__(argv, workdir / "iiot-bridge.log", env, REPO)
         self.start()
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=self.env
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise Unavailable(
-                f"iiot-bridge exited with code {self.proc.returncode}: {self.log_tail()}"
-            )
-
-    def wait_port_open(self, port: str, timeout_s: float = 60.0) -> None:
-        if not procstat.wait_open(self.pid, port, timeout_s, self.check_alive):
-            raise Unavailable(f"iiot-bridge did not open {port} within {timeout_s:.0f} s")
-
-    def log_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1][:200] if lines else "no output"
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies as in a crash or an OOM kill."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 def start_system(

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REPO, procstat
+from . import REPO
+from .child import ChildProcess
 from .spec import Unavailable
 
 PEER_DIR = REPO / "bench" / "peers" / "node-red"
@@ -109,10 +108,12 @@ def prepare_user_dir(user_dir: Path, ui_port: int, creds: Credentials) -> None:
     path.chmod(0o600)
 
 
-class NodeRedProcess:
+class NodeRedProcess(ChildProcess):
     """Node-RED running the committed flow against ``port`` and the given servers."""
 
     kind = "node-red"
+    name = "Node-RED"
+    tail_lines = 3
 
     def __init__(
         self,
@@ -127,14 +128,13 @@ class NodeRedProcess:
         check_installed()
         self.user_dir = workdir / "node-red-user"
         prepare_user_dir(self.user_dir, ui_port, creds)
-        self.log_path = workdir / "node-red.log"
-        self.env = {
+        env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("NODE_", "BENCH_"))},
             "BENCH_SERIAL_PORT": port,
             "BENCH_MQTT_PORT": str(mqtt_port),
             "BENCH_INFLUX_URL": influx_url,
         }
-        self.argv = [
+        argv = [
             *wrapper,
             str(NODE),
             str(RED),
@@ -143,47 +143,8 @@ class NodeRedProcess:
             "--userDir",
             str(self.user_dir),
         ]
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(argv, workdir / "node-red.log", env, self.user_dir)
         self.start()
 
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.user_dir, env=self.env
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise Unavailable(f"Node-RED exited with code {code}: {self.log_tail()}")
-
     def wait_port_open(self, port: str, timeout_s: float = 90.0) -> None:
-        if not procstat.wait_open(self.pid, port, timeout_s, self.check_alive):
-            raise Unavailable(f"Node-RED did not open {port} within {timeout_s:.0f} s")
-
-    def log_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " | ".join(lines[-3:])[:300] if lines else "no output"
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies as in a crash or an OOM kill."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        super().wait_port_open(port, timeout_s)  # Node.js takes longer to start
