@@ -105,8 +105,13 @@ class Gateway:
             return "bad"
         window = src + _STATS_WINDOW if kind == "stats" else src
         last = self.last.get(window)
+        # A node's readings and its STATS count in one sequence, so the STATS window's
+        # counter places a readings frame that carries only the low half when this window
+        # has none yet (STATS always carry the full counter): a gateway that rebooted, or
+        # that only listens to this node, need not wait for the node to send it in full.
+        near = self.last.get(window, self.last.get(src + _STATS_WINDOW))
         try:
-            f = iiot_codec.decode(data, last_fcnt=last)
+            f = iiot_codec.decode(data, last_fcnt=near)
         except ValueError:  # CodecError: bad CRC, truncated, malformed
             self.crc_errors += 1
             return "bad"
@@ -121,12 +126,12 @@ class Gateway:
             if not f.has_mic:
                 self.auth_failures += 1
                 return "unauthenticated"
-            if f.fcnt_hi is None and last is None:
+            if f.fcnt_hi is None and near is None:
                 if ack:
                     self._ack(f, resync=True)
                 return "resync"
             try:
-                f = iiot_codec.decode(data, key=key, last_fcnt=last)
+                f = iiot_codec.decode(data, key=key, last_fcnt=near)
             except ValueError:
                 self.auth_failures += 1
                 return "bad_mic"

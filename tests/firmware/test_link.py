@@ -273,6 +273,47 @@ out(d=d, fwd=fwd, acks=ack_list(), auth=g.auth_failures, dup=g.duplicates, verif
     assert r["auth"] == 3 and r["dup"] == 1
 
 
+def test_gateway_places_a_keyed_nodes_low_half_from_its_stats_without_resync(
+    mp: MpRunner,
+) -> None:
+    results = mp.run(
+        GATEWAY
+        + """
+def stats(fcnt, dst=2):
+    return iiot_codec.encode_stats(1, fcnt, {"holds": 0}, dst=dst, key=KEY, full_counter=True)
+def tel9(fcnt):  # the node's own gateway is 9: this one only listens
+    return iiot_codec.encode_telemetry(1, fcnt, {"temperature": 21.5}, dst=9, key=KEY)
+# A gateway that just booted hears a readings frame with the low half only: it cannot
+# place it, and asks the node for the full counter (RESYNC, no MIC) ...
+g = gateway({1: KEY})
+d = [g.handle(tel(1, 70001, key=KEY))]
+# ... but once it has heard a STATS (always the full counter, same sequence) it can.
+d += [g.handle(stats(70003)), g.handle(tel(1, 70002, key=KEY)), g.handle(tel(1, 70002, key=KEY))]
+ok = iiot_codec.decode_ack(acks[-1], KEY, 70002).authenticated
+out(d=d, fwd=fwd, acks=[a[:5] for a in ack_list()], ok=ok)
+# The same for a gateway that only listens to this node (another gateway is its own).
+del fwd[:]
+g = gateway({1: KEY})
+d = [g.handle(tel9(70004)), g.handle(stats(70005, dst=9)), g.handle(tel9(70004)),
+     g.handle(tel9(70006))]
+out(d=d, fwd=fwd, acks=ack_list(), auth=g.auth_failures)
+"""
+    )
+    r0, r1 = results
+    lo = 70002 & 0xFFFF
+    assert r0["d"] == ["resync", "forward", "forward", "duplicate"]
+    assert r0["fwd"] == [70003 & 0xFFFF, lo]
+    assert (
+        r0["acks"] == [[1, 70001 & 0xFFFF, True, False, False]] + [[1, lo, False, False, True]] * 2
+    )
+    assert r0["ok"] is True  # the ACK's MIC is over the counter the STATS placed
+    # Listen-only: the frame before the STATS is not placed (and not forwarded), the ones
+    # after it are, and nothing is ACKed.
+    assert r1["d"] == ["resync", "forward", "forward", "forward"]
+    assert r1["fwd"] == [70005 & 0xFFFF, 70004 & 0xFFFF, 70006 & 0xFFFF]
+    assert r1["acks"] == [] and r1["auth"] == 0
+
+
 def test_gateway_holds_what_it_cannot_keep_and_counts_stats_apart(mp: MpRunner) -> None:
     results = mp.run(
         GATEWAY

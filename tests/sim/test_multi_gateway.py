@@ -26,7 +26,8 @@ KEYS = {
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[dict[str, Any]]:
-    cfg = two_cells(KEYS)
+    # STATS every 10 s: they tell gateway 100 node4's counter again after its reboot.
+    cfg = two_cells(KEYS, stats_interval_s=10)
     with Simulation(cfg) as sim:
         hosts = {gw: AckingHost(sim.serial_path_of(gw)) for gw in sim.gateways}
         sim.run(15)
