@@ -21,6 +21,15 @@ from iiot_sim.config import SimConfig
 from iiot_sim.host import AckingHost
 from iiot_sim.runner import Simulation
 
+RUN_S = 36  # seconds per run, the last 6 of them clean
+# On a clean channel the count stays near zero, but not always at zero here: a receive that
+# returns nothing later than its deadline plus two symbols is counted as a bad packet that
+# stretched it (see shared/radio.py), and on a loaded CI machine the scheduler alone made an
+# empty receive that late 5 times in one run of RUN_S (on the board the loop is alone on its
+# core). A driver quirk left uncorrected would count about once per empty receive: node2
+# receives in 40 ms slices, so up to 25 a second.
+CLEAN_LATE_MAX = RUN_S // 4
+
 
 def _last_stats(lines: list[str], node: int) -> dict[str, float]:
     last: dict[str, float] = {}
@@ -44,7 +53,7 @@ def _run(corrupt: float) -> dict[str, Any]:
     )
     with Simulation(cfg) as sim:
         host = AckingHost(sim.serial_path)
-        sim.run(30)
+        sim.run(RUN_S - 6)
         sim.hub.set_link(LinkParams())  # clean from now on: the count must settle
         sim.run(6)
         host.close()
@@ -68,5 +77,7 @@ def test_crc_errors_on_a_noisy_channel_are_counted(noisy: dict[str, Any]) -> Non
 
 def test_a_clean_channel_counts_none() -> None:
     clean = _run(0.0)
+    counted = clean["stats"]["crc_errors"]
+    print(f"node2 counted {counted:.0f} bad packets on a clean channel")
     assert clean["bad"] == 0
-    assert clean["stats"]["crc_errors"] <= 1
+    assert counted <= CLEAN_LATE_MAX
