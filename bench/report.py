@@ -131,24 +131,24 @@ def _peer_versions(machine: dict[str, Any]) -> str:
 def markdown_tables(figures: list[Figure], info: dict[str, Any]) -> str:
     """The generated block of performance.md: the run's machine line and one table per section."""
     machine = info["machine"]
+    run = f"Run: `{info['command']}` on {info['finished']}, {info['duration_s']:.0f} s."
+    earlier = info.get("earlier_run")
+    if earlier:
+        run = (
+            f"Run: `{earlier['command']}` on {earlier['finished']}, "
+            f"{earlier['duration_s']:.0f} s; then `--only {' --only '.join(info['parts'])}` "
+            f"on {info['finished']}, {info['duration_s']:.0f} s (those parts' rows)."
+        )
     lines = [
         BEGIN,
         "",
-        f"Run: `{info['command']}` on {info['finished']}, {info['duration_s']:.0f} s. "
+        f"{run} "
         f"Machine: {machine['cpu_model']}, {machine['cores']} cores, "
         f"Python {machine['python']}, MicroPython {machine['micropython']}, "
         f"Mosquitto {machine['mosquitto']}, VictoriaMetrics {machine['victoria_metrics']}"
         + _peer_versions(machine)
         + ".",
     ]
-    earlier = info.get("earlier_run")
-    if earlier:
-        lines[-1] = (
-            f"Run: `{earlier['command']}` on {earlier['finished']}, "
-            f"{earlier['duration_s']:.0f} s; then `--only {' --only '.join(info['parts'])}` "
-            f"on {info['finished']}, {info['duration_s']:.0f} s (those parts' rows)."
-            + lines[-1].split(" s.", 1)[1]
-        )
     sections: dict[str, list[Figure]] = {}
     for fig in figures:
         sections.setdefault(fig.section, []).append(fig)

@@ -3,6 +3,9 @@ rendering, waiting for a process to open a port."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -116,5 +119,6 @@ def test_wait_open_sees_a_file_opened_by_a_child_and_times_out_on_one_never_open
             procstat.wait_open(shell.pid, str(tmp_path / "other"), 5, died)
     finally:
         for pid in procstat.tree(shell.pid)[::-1]:
-            subprocess.run(["kill", str(pid)], check=False)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         shell.wait()
