@@ -111,8 +111,9 @@ class DeliveryResult:
     dropped: list[tuple[int, int, int]] = field(default_factory=list)  # queue overflow
     unmatched: list[SerialFrame] = field(default_factory=list)  # frames no reading explains
     # The same counter forwarded again (e.g. node2 reset between a frame and its ACK and
-    # forwarded the retransmission): the bridge's counter rule sees a DUPLICATE.
-    repeated: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    # forwarded the retransmission): the bridge's counter rule sees a DUPLICATE. Counted
+    # per frame, (src, fcnt) -> extra times, since one batch frame carries several readings.
+    repeated: dict[tuple[int, int], int] = field(default_factory=dict)
     stats_frames: int = 0
 
     @property
@@ -197,12 +198,13 @@ def analyze_delivery(
         if not carried:
             result.unmatched.append(frame)
             continue
-        repeat = (frame.src, fcnt) in seen
-        seen.add((frame.src, fcnt))
+        counter = (frame.src, fcnt)
+        if counter in seen:
+            if frame.n is not None:  # (without line numbers it may be a line re-sent)
+                result.repeated[counter] = result.repeated.get(counter, 0) + 1
+            continue
+        seen.add(counter)
         for reading in carried:
             ident = (frame.src, *reading)
-            if not repeat:
-                result.delivered[ident] = result.delivered.get(ident, 0) + 1
-            elif frame.n is not None:  # (without line numbers it may be a line re-sent)
-                result.repeated[ident] = result.repeated.get(ident, 0) + 1
+            result.delivered[ident] = result.delivered.get(ident, 0) + 1
     return result

@@ -86,5 +86,5 @@ def test_delivery_analysis_tells_missing_duplicated_repeated_and_unmatched() -> 
     ]
     r = analyze_delivery(report, frames, until_t=5.0)
     assert r.once == [(1, 0, 0)] and r.duplicated == [(1, 0, 1)] and r.missing == [(1, 0, 2)]
-    assert r.repeated == {(1, 0, 0): 1} and r.dropped == [(1, 0, 3)]
+    assert r.repeated == {(1, 10): 1} and r.dropped == [(1, 0, 3)]
     assert [f.seq for f in r.unmatched] == [99] and r.stats_frames == 1

@@ -11,35 +11,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import polling
 from paho.mqtt.enums import CallbackAPIVersion
 
 CAPTURE = Path(__file__).resolve().parent / "data" / "demo-capture.jsonl"
 WATCH_BIN = str(Path(sys.executable).parent / "iiot-watch")
 USER = "demo"
 
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+# Screen checks start a tmux client each: poll them less often than in-memory checks.
+wait_for = functools.partial(polling.wait_for, interval=0.05)
 
 
 def load_capture(path: Path = CAPTURE) -> list[dict[str, Any]]:
