@@ -206,8 +206,16 @@ def test_poll_race_counts_one_empty_receive_twice_sometimes(micropython_bin) -> 
     assert twice >= 1
     # A receive that counted nothing left its flag pending; the next one counted it.
     assert all(deltas[i + 1] >= 1 for i, d in enumerate(deltas[:-1]) if d == 0)
-    # Every hardware timeout is counted exactly once, early or late.
-    assert sum(deltas) == n + (1 if out["start"] else 0) - (1 if out["end"] else 0)
+    # Every hardware timeout is counted once, early or late, never twice. One can go
+    # uncounted: RegIrqFlags holds a bit, not a count, so when the host is held up for
+    # the whole hardware timeout (4 symbols, 4.1 ms) before its first poll, a receive's
+    # own timeout lands on the flag still pending from the previous receive, and two
+    # timeouts read as one. Possible only after a receive that counted 0; seen in 2 of
+    # about 35 runs on a loaded machine (1 of 2000 short each time).
+    timeouts = n + (1 if out["start"] else 0) - (1 if out["end"] else 0)
+    merged = timeouts - sum(deltas)
+    print(f"race: {merged} timeouts merged with a pending one")
+    assert 0 <= merged <= deltas.count(0)
 
 
 def test_timeout_returns_stale_fifo_bytes_with_rx_crc_error(micropython_bin, hub_factory):
