@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,17 @@ class Chain:
         wait_until(
             lambda: len(self.points("temperature", node)) >= count, timeout, "stored readings"
         )
+        return time.monotonic() - t0
+
+    def wait_stats(self, metric: str, node: str, check: Callable[[Point], bool]) -> float:
+        """Seconds until a stored point of ``metric`` (a STATS counter) passes ``check``:
+        one STATS interval first, then polled every second, for up to 30 s. It then gives up
+        quietly: STATS are fire and forget, and the test that needs the point says what is
+        missing."""
+        t0 = time.monotonic()
+        time.sleep(self.sim.config.stats_interval_s)
+        while time.monotonic() - t0 < 30 and not any(map(check, self.points(metric, node))):
+            time.sleep(1)
         return time.monotonic() - t0
 
 

@@ -8,7 +8,6 @@ observed and reported (print), never asserted: what is asserted is what was stor
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,12 +50,7 @@ def away(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         drain_s = chain.wait_stored("node1", len(taken_before_back), 90)
         # node1's STATS come after its backlog: wait for one that counts the holds (a
         # node1 that never reports them fails the test below after this wait).
-        deadline = time.monotonic() + 30
-        chain.sim.run(3)
-        while time.monotonic() < deadline and not any(
-            p.value >= 1 for p in chain.points("holds", "node1")
-        ):
-            chain.sim.run(1)
+        chain.wait_stats("holds", "node1", lambda p: p.value >= 1)
         report = chain.sim.stop()
         stored = records(chain, "node1")
         stats = chain.points("holds", "node1")
@@ -125,21 +119,17 @@ def overflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         kept = [r for r in readings(rep, 1) if not r["dropped"] and r["t"] <= t_back]
         chain.wait_stored("node1", len(kept), 90)
         # A STATS frame taken after the backlog is stored carries the final drop count.
-        # STATS are fire and forget: node2 drops those that find its ring still full while
-        # it drains, so wait for one (a node1 that never reports fails the test below).
+        # node2 can miss a STATS (it hears nothing while it sends, and its ring may still
+        # be full while it drains), so wait for one (a node1 that never reports fails the
+        # test below).
         after = chain.wall0 + chain.sim.elapsed()
-        t0 = time.monotonic()
-        chain.sim.run(3)
-        while time.monotonic() - t0 < 30 and not any(
-            p.ts_ms / 1000 > after for p in chain.points("queue_drops", "node1")
-        ):
-            chain.sim.run(1)
+        stats_wait_s = chain.wait_stats("queue_drops", "node1", lambda p: p.ts_ms / 1000 > after)
         report = chain.sim.stop()
         result = {
             "report": report,
             "stored": records(chain, "node1"),
             "queue_drops": chain.points("queue_drops", "node1"),
-            "stats_wait_s": time.monotonic() - t0,
+            "stats_wait_s": stats_wait_s,
             "wall0": chain.wall0,
             "t_back": t_back,
         }
